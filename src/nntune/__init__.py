@@ -1,0 +1,103 @@
+"""nntune: improve deep neural networks, with numbers you can check.
+
+Example:
+    >>> import nntune
+    >>> data = nntune.load_dataset("moons", n_samples=100)
+    >>> model = nntune.mlp([10, 5], batch_norm=True, l2=0.7)
+    >>> model = model.init(2, seed=1, dtype="float64")
+    >>> nntune.gradient_check(model, data.X, data.y).passed
+    True
+"""
+
+from .architectures import ACTIVATIONS, mlp
+from .backend import (
+    DEFAULT_DTYPE,
+    Array,
+    Params,
+    State,
+    make_rng,
+    namespace,
+    resolve_dtype,
+)
+from .data import Dataset, list_datasets, load_dataset
+from .gradcheck import (
+    GradientCheckReport,
+    ParameterCheck,
+    gradient_check,
+    numerical_gradient,
+    relative_difference,
+)
+from .initializers import INITIALIZERS, Initializer
+from .layers import (
+    Dense,
+    Dropout,
+    Identity,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    layer_from_config,
+    sigmoid,
+    softmax,
+)
+from .losses import (
+    L1,
+    L2,
+    BinaryCrossEntropy,
+    Loss,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
+from .model import Sequential
+from .normalization import BatchNorm
+from .serialization import ModelFileError, load_model, save_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_DTYPE",
+    "INITIALIZERS",
+    "L1",
+    "L2",
+    "Array",
+    "BatchNorm",
+    "BinaryCrossEntropy",
+    "Dataset",
+    "Dense",
+    "Dropout",
+    "GradientCheckReport",
+    "Identity",
+    "Initializer",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "MeanSquaredError",
+    "ModelFileError",
+    "ParameterCheck",
+    "Params",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "State",
+    "Tanh",
+    "__version__",
+    "gradient_check",
+    "layer_from_config",
+    "list_datasets",
+    "load_dataset",
+    "load_model",
+    "make_rng",
+    "mlp",
+    "namespace",
+    "numerical_gradient",
+    "relative_difference",
+    "resolve_dtype",
+    "save_model",
+    "sigmoid",
+    "softmax",
+]

@@ -1,0 +1,416 @@
+"""Layers as pure forward/backward pairs: Dense, activations and inverted Dropout.
+
+Every layer is a small frozen dataclass holding its hyperparameters and three pure
+functions over parameter trees (ARCHITECTURE.md, decision 1)::
+
+    build(rng, in_features, dtype)            -> (params, state, out_features)
+    forward(params, state, x, training, rng)  -> (y, cache, new_state)
+    backward(params, cache, dy)               -> (dx, grads)
+
+Examples are rows: ``x`` has shape ``(m, in_features)``. ``backward`` receives
+``dy = dJ/dy`` and returns ``dx = dJ/dx`` and ``grads`` keyed like ``params``; it uses
+only what ``forward`` cached and never recomputes the forward pass. The maths is
+written against the array namespace of the inputs, so it runs on any array-API library.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .backend import Array, namespace
+from .initializers import Initializer
+
+LayerParams = dict[str, Array]
+LayerState = dict[str, Array]
+Cache = Any
+
+LAYER_TYPES: dict[str, type[Layer]] = {}
+"""Registry of layer kinds by name, used to rebuild a model from its JSON config."""
+
+
+class Layer(abc.ABC):
+    """Base of every layer: a pure ``build``/``forward``/``backward`` triple."""
+
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            LAYER_TYPES[cls.kind] = cls
+
+    def build(
+        self, rng: np.random.Generator, in_features: int, dtype: Any
+    ) -> tuple[LayerParams, LayerState, int]:
+        """Create the parameters and state for ``in_features`` inputs."""
+        return {}, {}, in_features
+
+    @abc.abstractmethod
+    def forward(
+        self,
+        params: LayerParams,
+        state: LayerState,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Cache, LayerState]:
+        """Compute ``y`` from ``x``; return what ``backward`` needs and new state."""
+
+    @abc.abstractmethod
+    def backward(
+        self, params: LayerParams, cache: Cache, dy: Array
+    ) -> tuple[Array, LayerParams]:
+        """Return ``dJ/dx`` and ``dJ/dparams`` from ``dJ/dy`` and the cache."""
+
+    def config(self) -> dict[str, Any]:
+        """Return the JSON-serializable config that rebuilds this layer."""
+        fields: dict[str, Any] = (
+            dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+        )
+        return {"kind": self.kind, **fields}
+
+
+def layer_from_config(config: dict[str, Any]) -> Layer:
+    """Rebuild a layer from :meth:`Layer.config` output.
+
+    Raises:
+        ValueError: if the kind is unknown or the config has unexpected keys.
+
+    Example:
+        >>> layer_from_config({"kind": "dense", "units": 3})
+        Dense(units=3, init='he', use_bias=True, l2=None, l1=None)
+    """
+    if not isinstance(config, dict) or "kind" not in config:
+        raise ValueError(
+            f"a layer config must be an object with a 'kind' key; got {config!r}."
+        )
+    options = dict(config)
+    kind = options.pop("kind")
+    if kind not in LAYER_TYPES:
+        raise ValueError(
+            f"unknown layer kind {kind!r}; expected one of {sorted(LAYER_TYPES)}."
+        )
+    cls = LAYER_TYPES[kind]
+    allowed = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unexpected = sorted(set(options) - allowed)
+    if unexpected:
+        raise ValueError(
+            f"layer {kind!r} has unexpected options {unexpected}; it accepts "
+            f"{sorted(allowed)}."
+        )
+    return cls(**options)
+
+
+def _check_strength(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number >= 0; got {value!r}.")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"{name} (regularization strength lambda) must be a finite number >= 0; "
+            f"got {value!r}. Use 0 for no regularization."
+        )
+
+
+@dataclass(frozen=True)
+class Dense(Layer):
+    """Fully connected layer ``Z = X @ W + b``.
+
+    Backward: ``dW = X^T dZ``, ``db = sum_rows(dZ)``, ``dX = dZ W^T``.
+
+    Args:
+        units: number of output units.
+        init: weight initializer name, optionally ``name:multiplier`` (see
+            :mod:`nntune.initializers`); biases start at zero.
+        use_bias: set False when a BatchNorm follows (its beta makes ``b`` redundant).
+        l2: L2 strength for this layer's weights; None uses the model's.
+        l1: L1 strength for this layer's weights; None uses the model's.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Dense(2, init="xavier")
+        >>> params, state, out = layer.build(np.random.default_rng(0), 3, "float64")
+        >>> params["W"].shape, params["b"].shape, out
+        ((3, 2), (2,), 2)
+    """
+
+    kind: ClassVar[str] = "dense"
+
+    units: int
+    init: str = "he"
+    use_bias: bool = True
+    l2: float | None = None
+    l1: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.units, bool) or not isinstance(self.units, int):
+            raise TypeError(f"Dense units must be an int; got {self.units!r}.")
+        if self.units < 1:
+            raise ValueError(f"Dense units must be >= 1; got {self.units}.")
+        Initializer.parse(self.init)
+        _check_strength("l2", self.l2)
+        _check_strength("l1", self.l1)
+
+    def build(
+        self, rng: np.random.Generator, in_features: int, dtype: Any
+    ) -> tuple[LayerParams, LayerState, int]:
+        weights = Initializer.parse(self.init)(rng, in_features, self.units, dtype)
+        params = {"W": weights}
+        if self.use_bias:
+            params["b"] = np.zeros(self.units, dtype=weights.dtype)
+        return params, {}, self.units
+
+    def forward(
+        self,
+        params: LayerParams,
+        state: LayerState,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Cache, LayerState]:
+        z = x @ params["W"]
+        if "b" in params:
+            z = z + params["b"]
+        return z, x, state
+
+    def backward(
+        self, params: LayerParams, cache: Cache, dy: Array
+    ) -> tuple[Array, LayerParams]:
+        xp = namespace(dy)
+        x = cache
+        grads = {"W": x.T @ dy}
+        if "b" in params:
+            grads["b"] = xp.sum(dy, axis=0)
+        return dy @ params["W"].T, grads
+
+
+class _Activation(Layer):
+    """A parameter-free function: subclasses define ``_forward`` and ``_backward``."""
+
+    def forward(
+        self,
+        params: LayerParams,
+        state: LayerState,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Cache, LayerState]:
+        y, cache = self._forward(x)
+        return y, cache, state
+
+    def backward(
+        self, params: LayerParams, cache: Cache, dy: Array
+    ) -> tuple[Array, LayerParams]:
+        return self._backward(cache, dy), {}
+
+    @abc.abstractmethod
+    def _forward(self, x: Array) -> tuple[Array, Cache]: ...
+
+    @abc.abstractmethod
+    def _backward(self, cache: Cache, dy: Array) -> Array: ...
+
+
+@dataclass(frozen=True)
+class ReLU(_Activation):
+    """``relu(z) = max(z, 0)``; derivative 1 where ``z > 0``, else 0 (also at 0).
+
+    Example:
+        >>> import numpy as np
+        >>> y, cache, _ = ReLU().forward({}, {}, np.array([[-1.0, 2.0]]), training=True)
+        >>> y, ReLU().backward({}, cache, np.ones((1, 2)))[0]
+        (array([[0., 2.]]), array([[0., 1.]]))
+    """
+
+    kind: ClassVar[str] = "relu"
+
+    def _forward(self, x: Array) -> tuple[Array, Cache]:
+        xp = namespace(x)
+        positive = x > 0
+        return xp.where(positive, x, xp.zeros_like(x)), positive
+
+    def _backward(self, cache: Cache, dy: Array) -> Array:
+        xp = namespace(dy)
+        return xp.where(cache, dy, xp.zeros_like(dy))
+
+
+@dataclass(frozen=True)
+class LeakyReLU(_Activation):
+    """``leaky_relu(z) = z if z > 0 else negative_slope * z`` (default slope 0.01)."""
+
+    kind: ClassVar[str] = "leaky_relu"
+
+    negative_slope: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.negative_slope) or self.negative_slope < 0:
+            raise ValueError(
+                f"LeakyReLU negative_slope must be a finite number >= 0; got "
+                f"{self.negative_slope!r} (a typical value is 0.01)."
+            )
+
+    def _forward(self, x: Array) -> tuple[Array, Cache]:
+        xp = namespace(x)
+        positive = x > 0
+        return xp.where(positive, x, self.negative_slope * x), positive
+
+    def _backward(self, cache: Cache, dy: Array) -> Array:
+        xp = namespace(dy)
+        return xp.where(cache, dy, self.negative_slope * dy)
+
+
+@dataclass(frozen=True)
+class Tanh(_Activation):
+    """``tanh(z)``; derivative ``1 - tanh(z)^2``, from the cached output."""
+
+    kind: ClassVar[str] = "tanh"
+
+    def _forward(self, x: Array) -> tuple[Array, Cache]:
+        y = namespace(x).tanh(x)
+        return y, y
+
+    def _backward(self, cache: Cache, dy: Array) -> Array:
+        y = cache
+        return dy * (1 - y * y)
+
+
+def sigmoid(z: Array) -> Array:
+    """Numerically stable ``1 / (1 + exp(-z))`` (no overflow for any finite ``z``).
+
+    Example:
+        >>> import numpy as np
+        >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+        array([0. , 0.5, 1. ])
+    """
+    xp = namespace(z)
+    e = xp.exp(-xp.abs(z))  # in (0, 1]: never overflows
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softmax(z: Array) -> Array:
+    """Row-wise ``exp(z) / sum(exp(z))``, shifted by the row maximum for stability.
+
+    Example:
+        >>> import numpy as np
+        >>> softmax(np.array([[1000.0, 1000.0]]))
+        array([[0.5, 0.5]])
+    """
+    xp = namespace(z)
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Sigmoid(_Activation):
+    """``sigmoid(z) = 1 / (1 + exp(-z))``; derivative ``s (1 - s)``."""
+
+    kind: ClassVar[str] = "sigmoid"
+
+    def _forward(self, x: Array) -> tuple[Array, Cache]:
+        s = sigmoid(x)
+        return s, s
+
+    def _backward(self, cache: Cache, dy: Array) -> Array:
+        s = cache
+        return dy * s * (1 - s)
+
+
+@dataclass(frozen=True)
+class Identity(_Activation):
+    """``identity(z) = z`` (a linear output, e.g. for regression)."""
+
+    kind: ClassVar[str] = "identity"
+
+    def _forward(self, x: Array) -> tuple[Array, Cache]:
+        return x, None
+
+    def _backward(self, cache: Cache, dy: Array) -> Array:
+        return dy
+
+
+@dataclass(frozen=True)
+class Softmax(_Activation):
+    """Row-wise softmax ``s``; backward ``dz = s * (dy - sum(dy * s, axis=1))``.
+
+    For classification prefer the fused :class:`nntune.SoftmaxCrossEntropy` loss on
+    logits, which is more stable; this layer exists for softmax outputs used elsewhere.
+    """
+
+    kind: ClassVar[str] = "softmax"
+
+    def _forward(self, x: Array) -> tuple[Array, Cache]:
+        s = softmax(x)
+        return s, s
+
+    def _backward(self, cache: Cache, dy: Array) -> Array:
+        xp = namespace(dy)
+        s = cache
+        return s * (dy - xp.sum(dy * s, axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Dropout(Layer):
+    """Inverted dropout: keep a unit with probability ``keep_prob``, scale up the kept.
+
+    In training ``y = x * d / keep_prob`` with ``d ~ Bernoulli(keep_prob)`` drawn from
+    the explicit ``rng``; the same mask is reused by ``backward``. At inference (and
+    when ``keep_prob == 1``) it is the identity, so no rescaling is needed at test time.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Dropout(keep_prob=0.5)
+        >>> y, mask, _ = layer.forward({}, {}, np.ones((1, 4)), training=True,
+        ...                            rng=np.random.default_rng(1))
+        >>> sorted(set(y.ravel().tolist()))  # kept units are scaled by 1/0.5
+        [0.0, 2.0]
+    """
+
+    kind: ClassVar[str] = "dropout"
+
+    keep_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        value = self.keep_prob
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"keep_prob must be a number in (0, 1]; got {value!r}.")
+        if not 0 < value <= 1:
+            raise ValueError(
+                "keep_prob is the probability of keeping a unit and must be in (0, 1]; "
+                f"got {value!r}. Use 1 to disable dropout (keep_prob=0.8 drops 20%)."
+            )
+
+    def forward(
+        self,
+        params: LayerParams,
+        state: LayerState,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Cache, LayerState]:
+        if not training or self.keep_prob == 1:
+            return x, None, state
+        if rng is None:
+            raise ValueError(
+                "Dropout in training needs a random generator: pass rng= (or a seed to "
+                "the model) so the mask is reproducible."
+            )
+        xp = namespace(x)
+        keep = rng.random(tuple(x.shape)) < self.keep_prob
+        scale = xp.asarray(keep / self.keep_prob, dtype=x.dtype)
+        return x * scale, scale, state
+
+    def backward(
+        self, params: LayerParams, cache: Cache, dy: Array
+    ) -> tuple[Array, LayerParams]:
+        if cache is None:
+            return dy, {}
+        return dy * cache, {}

@@ -1,0 +1,316 @@
+"""Losses fused with their output activation, and the L2/L1 weight regularizers.
+
+Each loss takes the *logits* ``z`` of the last layer (its pre-activation) and returns
+the cost averaged over the ``m`` examples together with ``dJ/dz``. Fusing the output
+activation into the loss avoids ``log(0)`` and overflow for large logits:
+
+- BinaryCrossEntropy: ``J = mean(max(z,0) - z*y + log(1 + exp(-|z|)))``,
+  ``dJ/dz = (sigmoid(z) - y) / m``;
+- SoftmaxCrossEntropy: ``J = -mean_rows(sum(y * log_softmax(z)))``,
+  ``dJ/dz = (softmax(z) - y) / m``;
+- MeanSquaredError: ``J = mean((z - y)^2)`` over all ``m * k`` entries,
+  ``dJ/dz = 2 (z - y) / (m k)``.
+
+So the course's ``dZ = Y_hat - Y`` appears divided by ``m`` because the cost is a mean.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .backend import Array, namespace, to_numpy
+from .layers import sigmoid, softmax
+
+LOSS_TYPES: dict[str, type[Loss]] = {}
+
+
+class Loss(abc.ABC):
+    """A cost on logits with its gradient, output link and target validation."""
+
+    kind: ClassVar[str] = ""
+    task: ClassVar[str] = ""
+    """``"binary"``, ``"multiclass"`` or ``"regression"``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            LOSS_TYPES[cls.kind] = cls
+
+    @abc.abstractmethod
+    def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
+        """Return the mean cost and ``dJ/dlogits`` for prepared ``targets``."""
+
+    @abc.abstractmethod
+    def link(self, logits: Array) -> Array:
+        """Map logits to the model's output (probabilities or values)."""
+
+    @abc.abstractmethod
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        """Validate user targets and return them in the shape of the logits.
+
+        Raises:
+            ValueError: if targets have the wrong shape or values outside the classes.
+        """
+
+    def predict(self, logits: Array) -> Array:
+        """Return predictions: class labels for classifiers, values for regressors."""
+        return self.link(logits)
+
+    def output_units(self, n_classes: int) -> int:
+        """Number of logits the last layer must produce for ``n_classes`` classes."""
+        return n_classes
+
+    def config(self) -> dict[str, Any]:
+        """Return the JSON-serializable config of this loss."""
+        return {"kind": self.kind}
+
+
+def loss_from_config(config: dict[str, Any]) -> Loss:
+    """Rebuild a loss from its config (``{"kind": ...}``)."""
+    kind = config.get("kind") if isinstance(config, dict) else None
+    if kind not in LOSS_TYPES:
+        raise ValueError(
+            f"unknown loss {config!r}; expected a kind among {sorted(LOSS_TYPES)}."
+        )
+    return LOSS_TYPES[str(kind)]()
+
+
+def _as_labels(y: Any) -> np.ndarray[Any, Any]:
+    labels = to_numpy(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    return labels
+
+
+def _check_finite(values: np.ndarray[Any, Any], what: str) -> None:
+    if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
+        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        raise ValueError(
+            f"{what} contain {bad} NaN or infinite value(s); expected finite numbers. "
+            "Drop or impute those rows before training."
+        )
+
+
+def _integer_labels(
+    labels: np.ndarray[Any, Any], n_classes: int
+) -> np.ndarray[Any, Any]:
+    _check_finite(labels, "labels")
+    if labels.dtype.kind not in "iub" and not (
+        labels.dtype.kind == "f" and np.all(labels == np.round(labels))
+    ):
+        raise ValueError(
+            f"labels must be integer class indices 0..{n_classes - 1}; got dtype "
+            f"{labels.dtype}. Encode class names as integers first."
+        )
+    outside = (labels < 0) | (labels >= n_classes)
+    if np.any(outside):
+        found = sorted({int(v) for v in np.unique(labels[outside])})[:5]
+        raise ValueError(
+            f"labels outside the classes 0..{n_classes - 1}: found {found}. The model "
+            f"has {n_classes} classes; give it more output classes or re-encode labels."
+        )
+    return labels.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy on logits (sigmoid output), labels 0/1.
+
+    Example:
+        >>> import numpy as np
+        >>> cost, dz = BinaryCrossEntropy().value_and_grad(
+        ...     np.array([[0.0], [0.0]]), np.array([[1.0], [0.0]]))
+        >>> round(float(cost), 6), dz.ravel().tolist()  # log 2; (0.5 - y) / 2
+        (0.693147, [-0.25, 0.25])
+    """
+
+    kind: ClassVar[str] = "binary_cross_entropy"
+    task: ClassVar[str] = "binary"
+
+    def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
+        xp = namespace(logits, targets)
+        m = logits.shape[0]
+        losses = (
+            xp.maximum(logits, xp.zeros_like(logits))
+            - logits * targets
+            + xp.log1p(xp.exp(-xp.abs(logits)))
+        )
+        return xp.sum(losses) / m, (sigmoid(logits) - targets) / m
+
+    def link(self, logits: Array) -> Array:
+        return sigmoid(logits)
+
+    def predict(self, logits: Array) -> Array:
+        xp = namespace(logits)
+        return xp.astype(logits[:, 0] > 0, xp.int64)
+
+    def output_units(self, n_classes: int) -> int:
+        return 1
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        labels = _integer_labels(_as_labels(y), 2)
+        if labels.ndim != 1:
+            raise ValueError(
+                f"binary labels must have shape (m,) or (m, 1); got {labels.shape}."
+            )
+        return labels.astype(dtype)[:, None]
+
+
+@dataclass(frozen=True)
+class SoftmaxCrossEntropy(Loss):
+    """Softmax cross-entropy on logits; labels are integers 0..K-1 or one-hot rows.
+
+    Example:
+        >>> import numpy as np
+        >>> cost, dz = SoftmaxCrossEntropy().value_and_grad(
+        ...     np.zeros((1, 4)), np.array([[0.0, 1.0, 0.0, 0.0]]))
+        >>> round(float(cost), 6), dz.tolist()  # log 4; softmax - y
+        (1.386294, [[0.25, -0.75, 0.25, 0.25]])
+    """
+
+    kind: ClassVar[str] = "softmax_cross_entropy"
+    task: ClassVar[str] = "multiclass"
+
+    def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
+        xp = namespace(logits, targets)
+        m = logits.shape[0]
+        shifted = logits - xp.max(logits, axis=1, keepdims=True)
+        log_normalizer = xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        log_probabilities = shifted - log_normalizer
+        cost = -xp.sum(targets * log_probabilities) / m
+        return cost, (xp.exp(log_probabilities) - targets) / m
+
+    def link(self, logits: Array) -> Array:
+        return softmax(logits)
+
+    def predict(self, logits: Array) -> Array:
+        return namespace(logits).argmax(logits, axis=1)
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        labels = to_numpy(y)
+        if labels.ndim == 2 and labels.shape[1] == n_outputs and n_outputs > 1:
+            _check_finite(labels, "one-hot labels")
+            if not (
+                np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(1) == 1)
+            ):
+                raise ValueError(
+                    "one-hot labels must have exactly one 1 per row and 0 elsewhere; "
+                    "pass integer class indices instead if they are not one-hot."
+                )
+            return labels.astype(dtype)
+        labels = _integer_labels(_as_labels(labels), n_outputs)
+        if labels.ndim != 1:
+            raise ValueError(
+                f"labels must be class indices of shape (m,) or one-hot of shape "
+                f"(m, {n_outputs}); got shape {to_numpy(y).shape}."
+            )
+        return np.eye(n_outputs, dtype=dtype)[labels]
+
+
+@dataclass(frozen=True)
+class MeanSquaredError(Loss):
+    """Mean squared error over all entries, with an identity output.
+
+    Example:
+        >>> import numpy as np
+        >>> cost, dz = MeanSquaredError().value_and_grad(
+        ...     np.array([[1.0], [3.0]]), np.array([[0.0], [0.0]]))
+        >>> float(cost), dz.ravel().tolist()  # (1 + 9) / 2; 2 (z - y) / 2
+        (5.0, [1.0, 3.0])
+    """
+
+    kind: ClassVar[str] = "mean_squared_error"
+    task: ClassVar[str] = "regression"
+
+    def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
+        xp = namespace(logits, targets)
+        residual = logits - targets
+        count = math.prod(logits.shape)
+        return xp.sum(residual * residual) / count, 2 * residual / count
+
+    def link(self, logits: Array) -> Array:
+        return logits
+
+    def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
+        values = to_numpy(y)
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.ndim != 2 or values.shape[1] != n_outputs:
+            raise ValueError(
+                f"regression targets must have shape (m,) or (m, {n_outputs}) to match "
+                f"the {n_outputs} output unit(s); got {to_numpy(y).shape}."
+            )
+        if values.dtype.kind not in "iufb":
+            raise ValueError(f"regression targets must be numeric; got {values.dtype}.")
+        _check_finite(values, "regression targets")
+        return values.astype(dtype)
+
+
+def _check_lambda(name: str, strength: float) -> None:
+    if isinstance(strength, bool) or not isinstance(strength, int | float):
+        raise TypeError(f"{name} strength must be a number >= 0; got {strength!r}.")
+    if not math.isfinite(strength) or strength < 0:
+        raise ValueError(
+            f"{name} strength lambda must be a finite number >= 0; got {strength!r}. "
+            "Use 0 for no regularization (the course's labs use values such as 0.7)."
+        )
+
+
+@dataclass(frozen=True)
+class L2:
+    """L2 ("weight decay" through the gradient): ``lambda/(2m) * sum ||W||_F^2``.
+
+    Applies to weights only, never to biases or batch-norm ``gamma``/``beta``. ``m`` is
+    the number of examples the cost is computed on; the gradient is ``lambda/m * W``.
+
+    Example:
+        >>> import numpy as np
+        >>> round(float(L2(0.7).cost(np.ones((2, 2)), m=7)), 12)  # 0.7 / 14 * 4
+        0.2
+    """
+
+    strength: float
+
+    def __post_init__(self) -> None:
+        _check_lambda("L2", self.strength)
+
+    def cost(self, weights: Array, m: int) -> Array:
+        """Return ``lambda/(2m) * sum(W^2)``."""
+        return self.strength / (2 * m) * namespace(weights).sum(weights * weights)
+
+    def grad(self, weights: Array, m: int) -> Array:
+        """Return ``lambda/m * W``."""
+        return (self.strength / m) * weights
+
+
+@dataclass(frozen=True)
+class L1:
+    """L1 ``lambda/(2m) * sum |W|``, gradient ``lambda/(2m) sign(W)``.
+
+    Example:
+        >>> import numpy as np
+        >>> float(L1(1.0).cost(np.array([[1.0, -3.0]]), m=2))  # 1/4 * 4
+        1.0
+    """
+
+    strength: float
+
+    def __post_init__(self) -> None:
+        _check_lambda("L1", self.strength)
+
+    def cost(self, weights: Array, m: int) -> Array:
+        """Return ``lambda/(2m) * sum |W|``."""
+        return (
+            self.strength
+            / (2 * m)
+            * namespace(weights).sum(namespace(weights).abs(weights))
+        )
+
+    def grad(self, weights: Array, m: int) -> Array:
+        """Return ``lambda/(2m) * sign(W)`` (0 at 0)."""
+        return (self.strength / (2 * m)) * namespace(weights).sign(weights)

@@ -1,0 +1,379 @@
+"""``Sequential``: a stack of layers with a fused loss, L2/L1 regularization and state.
+
+The model object holds the architecture plus, once initialised, three trees with
+matching keys: ``params`` (trainable), ``state`` (non-trainable, e.g. batch-norm
+running statistics) and, per call, ``grads``. The maths is available as pure functions
+of those trees (``apply``, ``backprop``, ``value_and_grad``) for optimizers, training
+loops and gradient checking; ``predict``, ``predict_proba`` and ``summary`` are the
+friendly shell and validate what users pass in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .backend import Array, Params, Seed, State, make_rng, namespace, resolve_dtype
+from .layers import Cache, Dense, Layer
+from .losses import L1, L2, LOSS_TYPES, Loss
+
+
+class Sequential:
+    """A feed-forward network: layers applied in order, then a loss on the logits.
+
+    The cost minimised is ``J = loss(logits, y) + sum over Dense layers of
+    lambda_l2/(2m) ||W||^2 + lambda_l1/(2m) ||W||_1`` where a layer's own ``l2``/``l1``
+    overrides the model-wide strength.
+
+    Args:
+        layers: the layers; the last one produces the logits.
+        loss: a :class:`~nntune.losses.Loss` or its kind (``"binary_cross_entropy"``).
+        l2: model-wide L2 strength lambda (>= 0).
+        l1: model-wide L1 strength lambda (>= 0).
+
+    Example:
+        >>> import numpy as np
+        >>> from nntune import Dense, ReLU, Sequential
+        >>> model = Sequential([Dense(4), ReLU(), Dense(1)]).init(in_features=2, seed=0)
+        >>> model.predict(np.zeros((3, 2))).tolist()
+        [0, 0, 0]
+        >>> model.n_parameters
+        17
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        loss: Loss | str = "binary_cross_entropy",
+        *,
+        l2: float = 0.0,
+        l1: float = 0.0,
+    ) -> None:
+        if not layers:
+            raise ValueError("Sequential needs at least one layer, e.g. [Dense(1)].")
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"layer {index} is a {type(layer).__name__}, not an nntune layer; "
+                    "build the stack from nntune.Dense, nntune.ReLU, ..."
+                )
+        self.layers: tuple[Layer, ...] = tuple(layers)
+        self.names: tuple[str, ...] = tuple(
+            f"{layer.kind}_{index}" for index, layer in enumerate(self.layers)
+        )
+        self.loss = _resolve_loss(loss)
+        self.l2 = L2(l2).strength
+        self.l1 = L1(l1).strength
+        self.params: Params = {}
+        self.state: State = {}
+        self.in_features: int | None = None
+        self.n_outputs: int | None = None
+        self.dtype: np.dtype[Any] = resolve_dtype(None)
+
+    # ------------------------------------------------------------------ building
+    def init(self, in_features: int, seed: Seed = 0, dtype: Any = None) -> Sequential:
+        """Create parameters and state for ``in_features`` inputs; return ``self``.
+
+        Raises:
+            ValueError: if the last layer's width does not fit the loss.
+        """
+        if isinstance(in_features, bool) or not isinstance(
+            in_features, int | np.integer
+        ):
+            raise TypeError(f"in_features must be an int; got {in_features!r}.")
+        if in_features < 1:
+            raise ValueError(f"in_features must be >= 1; got {in_features}.")
+        rng = make_rng(seed)
+        self.dtype = resolve_dtype(dtype)
+        params: Params = {}
+        state: State = {}
+        width = int(in_features)
+        for name, layer in zip(self.names, self.layers, strict=True):
+            layer_params, layer_state, width = layer.build(rng, width, self.dtype)
+            if layer_params:
+                params[name] = layer_params
+            if layer_state:
+                state[name] = layer_state
+        _check_output_width(self.loss, width)
+        self.params, self.state = params, state
+        self.in_features, self.n_outputs = int(in_features), width
+        return self
+
+    @property
+    def built(self) -> bool:
+        """Whether :meth:`init` (or loading) has created the parameters."""
+        return self.in_features is not None
+
+    @property
+    def n_parameters(self) -> int:
+        """Total number of trainable parameters."""
+        return sum(math.prod(a.shape) for p in self.params.values() for a in p.values())
+
+    def regularizers(self) -> dict[str, tuple[L2, L1]]:
+        """The effective L2/L1 of each Dense layer (layer value, else the model's)."""
+        found = {}
+        for name, layer in zip(self.names, self.layers, strict=True):
+            if isinstance(layer, Dense):
+                l2 = self.l2 if layer.l2 is None else layer.l2
+                l1 = self.l1 if layer.l1 is None else layer.l1
+                found[name] = (L2(l2), L1(l1))
+        return found
+
+    # ------------------------------------------------------------- pure functions
+    def apply(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, list[Cache], State]:
+        """Forward pass: return the logits, the per-layer caches and the new state."""
+        caches = []
+        new_state: State = {}
+        for name, layer in zip(self.names, self.layers, strict=True):
+            x, cache, layer_state = layer.forward(
+                params.get(name, {}), state.get(name, {}), x, training=training, rng=rng
+            )
+            caches.append(cache)
+            if layer_state:
+                new_state[name] = layer_state
+        return x, caches, new_state
+
+    def backprop(self, params: Params, caches: list[Cache], dlogits: Array) -> Params:
+        """Backward pass from ``dJ/dlogits``: the gradient tree (loss term only)."""
+        grads: Params = {}
+        delta = dlogits
+        for name, layer, cache in zip(
+            reversed(self.names), reversed(self.layers), reversed(caches), strict=True
+        ):
+            delta, layer_grads = layer.backward(params.get(name, {}), cache, delta)
+            if layer_grads:
+                grads[name] = layer_grads
+        return grads
+
+    def regularization_cost(self, params: Params, m: int) -> float | Array:
+        """The L2 + L1 penalty on the weights for a cost over ``m`` examples."""
+        total: float | Array = 0.0
+        for name, (l2, l1) in self.regularizers().items():
+            if l2.strength:
+                total = total + l2.cost(params[name]["W"], m)
+            if l1.strength:
+                total = total + l1.cost(params[name]["W"], m)
+        return total
+
+    def value_and_grad(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        targets: Array,
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Params, State]:
+        """Training-mode cost (loss + regularization), its gradients and the new state.
+
+        ``targets`` are prepared targets (see :meth:`prepare`).
+        """
+        logits, caches, new_state = self.apply(params, state, x, training=True, rng=rng)
+        cost, dlogits = self.loss.value_and_grad(logits, targets)
+        grads = self.backprop(params, caches, dlogits)
+        m = x.shape[0]
+        cost = cost + self.regularization_cost(params, m)
+        for name, (l2, l1) in self.regularizers().items():
+            weights = params[name]["W"]
+            if l2.strength:
+                grads[name]["W"] = grads[name]["W"] + l2.grad(weights, m)
+            if l1.strength:
+                grads[name]["W"] = grads[name]["W"] + l1.grad(weights, m)
+        return cost, grads, new_state
+
+    # ---------------------------------------------------------- friendly shell
+    def prepare(self, X: Any, y: Any = None) -> tuple[Array, Array | None]:
+        """Validate ``X`` (and ``y``) and convert them to the model's dtype.
+
+        Raises:
+            ValueError: for a wrong shape or feature count, NaN/inf in ``X``, or labels
+                outside the classes.
+        """
+        self._require_built()
+        x = _as_array(X, self.dtype)
+        xp = namespace(x)
+        if x.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D with shape (n_examples, {self.in_features}); got shape "
+                f"{tuple(x.shape)}. Reshape one example with X.reshape(1, -1)."
+            )
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"X has {x.shape[1]} features but the model expects "
+                f"{self.in_features}; got shape {tuple(x.shape)}, expected "
+                f"(n_examples, {self.in_features}). "
+                "Use the same features, in the same order, as in training."
+            )
+        if not bool(xp.all(xp.isfinite(x))):
+            bad = int(xp.sum(xp.astype(~xp.isfinite(x), xp.int64)))
+            raise ValueError(
+                f"X contains {bad} NaN or infinite value(s); expected finite numbers. "
+                "Drop or impute those entries (e.g. with the training mean) first."
+            )
+        if y is None:
+            return x, None
+        targets = self.loss.prepare_targets(y, int(self.n_outputs or 0), self.dtype)
+        if targets.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"X has {x.shape[0]} examples but y has {targets.shape[0]}; they must "
+                "have one label per row of X."
+            )
+        return x, xp.asarray(targets)
+
+    def logits(self, X: Any) -> Array:
+        """Inference-mode output of the last layer (before the loss's link)."""
+        x, _ = self.prepare(X)
+        return self.apply(self.params, self.state, x, training=False)[0]
+
+    def predict(self, X: Any) -> Array:
+        """Predict class labels (classification) or values (regression)."""
+        return self.loss.predict(self.logits(X))
+
+    def predict_proba(self, X: Any) -> Array:
+        """Class probabilities, shape ``(n_examples, n_classes)`` (binary: 2 columns).
+
+        Raises:
+            ValueError: for a regression model, which has no probabilities.
+        """
+        if self.loss.task == "regression":
+            raise ValueError(
+                "predict_proba is for classifiers; this model has a regression loss "
+                "(mean_squared_error). Use predict() for its values."
+            )
+        probabilities = self.loss.link(self.logits(X))
+        if self.loss.task == "binary":
+            xp = namespace(probabilities)
+            return xp.concat([1 - probabilities, probabilities], axis=1)
+        return probabilities
+
+    def cost(self, X: Any, y: Any) -> float:
+        """Inference-mode cost (loss + regularization) on ``(X, y)``."""
+        x, targets = self.prepare(X, y)
+        logits = self.apply(self.params, self.state, x, training=False)[0]
+        cost = self.loss.value_and_grad(logits, targets)[0]
+        return float(cost + self.regularization_cost(self.params, x.shape[0]))
+
+    def summary(self) -> str:
+        """A table of layers with output shape and parameter count.
+
+        Example:
+            >>> from nntune import Dense, ReLU, Sequential
+            >>> print(Sequential([Dense(3), ReLU(), Dense(1)]).init(2).summary())
+            Layer             Output shape      Params
+            ------------------------------------------
+            dense_0           (None, 3)              9
+            relu_1            (None, 3)              0
+            dense_2           (None, 1)              4
+            ------------------------------------------
+            Total params: 9 + 0 + 4 = 13 (float32)
+            Loss: binary_cross_entropy
+        """
+        self._require_built()
+        rows = []
+        width = self.in_features
+        for name, layer in zip(self.names, self.layers, strict=True):
+            count = sum(math.prod(a.shape) for a in self.params.get(name, {}).values())
+            width = getattr(layer, "units", width)
+            rows.append(f"{name:<17} {f'(None, {width})':<17} {count:>6}")
+        counts = " + ".join(r.split()[-1] for r in rows)
+        rule = "-" * 42
+        regularization = [
+            f"{k} lambda={v}" for k, v in (("L2", self.l2), ("L1", self.l1)) if v
+        ]
+        lines = [f"{'Layer':<17} {'Output shape':<17} {'Params':>6}", rule, *rows, rule]
+        lines.append(
+            f"Total params: {counts} = {self.n_parameters} ({self.dtype.name})"
+        )
+        lines.append(
+            f"Loss: {self.loss.kind}" + "".join(f", {r}" for r in regularization)
+        )
+        return "\n".join(lines)
+
+    def config(self) -> dict[str, Any]:
+        """The JSON-serializable architecture (no weights)."""
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "loss": self.loss.config(),
+            "l2": self.l2,
+            "l1": self.l1,
+            "in_features": self.in_features,
+            "dtype": self.dtype.name,
+        }
+
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Save as ``path.safetensors`` + ``path.json`` (:func:`nntune.save_model`)."""
+        from .serialization import save_model
+
+        return save_model(self, path, metadata=metadata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Sequential:
+        """Load a model saved by :meth:`save` (see :func:`nntune.load_model`)."""
+        from .serialization import load_model
+
+        return load_model(path)
+
+    def __repr__(self) -> str:
+        layers = ", ".join(repr(layer) for layer in self.layers)
+        loss = self.loss.kind
+        return f"Sequential([{layers}], loss={loss!r}, l2={self.l2}, l1={self.l1})"
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise ValueError(
+                "the model has no parameters yet; call model.init(in_features=..., "
+                "seed=...) first (or load a saved model)."
+            )
+
+
+def _resolve_loss(loss: Loss | str) -> Loss:
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in LOSS_TYPES:
+        return LOSS_TYPES[loss]()
+    raise ValueError(
+        f"unknown loss {loss!r}; expected a Loss instance or one of "
+        f"{sorted(LOSS_TYPES)}."
+    )
+
+
+def _check_output_width(loss: Loss, width: int) -> None:
+    if loss.task == "binary" and width != 1:
+        raise ValueError(
+            f"binary_cross_entropy needs 1 output unit (a logit); the last layer has "
+            f"{width}. End the stack with Dense(1), or use softmax_cross_entropy."
+        )
+    if loss.task == "multiclass" and width < 2:
+        raise ValueError(
+            f"softmax_cross_entropy needs one output unit per class (>= 2); the last "
+            f"layer has {width}. End the stack with Dense(n_classes)."
+        )
+
+
+def _as_array(X: Any, dtype: np.dtype[Any]) -> Array:
+    if array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
+        xp = namespace(X)
+        return xp.astype(X, getattr(xp, dtype.name))
+    try:
+        array = np.asarray(X)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"X could not be read as a numeric array: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"X must be numeric; got dtype {array.dtype}. Encode text or category "
+            "columns as numbers first."
+        )
+    return array.astype(dtype, copy=False)

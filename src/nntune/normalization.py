@@ -1,0 +1,153 @@
+"""Batch normalization: normalize ``Z`` over the mini-batch, then scale and shift.
+
+Training (``m`` examples in the mini-batch, per feature)::
+
+    mu      = mean(z)                      sigma^2 = mean((z - mu)^2)   (biased)
+    z_norm  = (z - mu) / sqrt(sigma^2 + eps)
+    z_tilde = gamma * z_norm + beta
+
+Inference uses running estimates kept as *state*, apart from the parameters
+``gamma``/``beta``, and updated by an exponentially weighted average in training::
+
+    running_mean = momentum * running_mean + (1 - momentum) * mu
+    running_var  = momentum * running_var  + (1 - momentum) * sigma^2 * m / (m - 1)
+
+Conventions (docs/conventions.md): ``momentum=0.9`` here is PyTorch's ``momentum=0.1``
+(PyTorch weighs the *new* batch by its momentum) and Keras' ``momentum=0.9``
+convention with a different default (0.99). The running variance uses the unbiased
+batch variance, as PyTorch does (Keras uses the biased one; the two differ by a factor
+``m/(m-1)``). ``eps=1e-5`` is PyTorch's default (Keras: 1e-3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .backend import Array, namespace
+from .layers import Cache, Layer, LayerParams, LayerState
+
+
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    """Batch normalization with learnable ``gamma``/``beta`` and running statistics.
+
+    A :class:`~nntune.Dense` feeding a BatchNorm can drop its bias (``use_bias=False``):
+    subtracting the batch mean cancels it and ``beta`` takes its role.
+
+    Args:
+        momentum: weight of the old running statistic in the EWA, in [0, 1).
+        eps: added to the variance before the square root, > 0.
+
+    Example:
+        >>> import numpy as np
+        >>> bn = BatchNorm()
+        >>> params, state, _ = bn.build(np.random.default_rng(0), 2, "float64")
+        >>> z = np.array([[1.0, 2.0], [3.0, 6.0]])
+        >>> y, _, new_state = bn.forward(params, state, z, training=True)
+        >>> np.round(y, 3)
+        array([[-1., -1.],
+               [ 1.,  1.]])
+        >>> new_state["running_mean"]  # 0.9 * 0 + 0.1 * [2, 4]
+        array([0.2, 0.4])
+    """
+
+    kind: ClassVar[str] = "batch_norm"
+
+    momentum: float = 0.9
+    eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.momentum, int | float) and 0 <= self.momentum < 1):
+            raise ValueError(
+                f"BatchNorm momentum is the weight of the old running statistic and "
+                f"must be in [0, 1); got {self.momentum!r}. The default 0.9 equals "
+                "PyTorch's momentum=0.1."
+            )
+        if not (isinstance(self.eps, int | float) and math.isfinite(self.eps)):
+            raise ValueError(
+                f"BatchNorm eps must be a positive number; got {self.eps!r}."
+            )
+        if self.eps <= 0:
+            raise ValueError(f"BatchNorm eps must be > 0; got {self.eps!r} (try 1e-5).")
+
+    def build(
+        self, rng: np.random.Generator, in_features: int, dtype: Any
+    ) -> tuple[LayerParams, LayerState, int]:
+        params = {
+            "gamma": np.ones(in_features, dtype=dtype),
+            "beta": np.zeros(in_features, dtype=dtype),
+        }
+        state = {
+            "running_mean": np.zeros(in_features, dtype=dtype),
+            "running_var": np.ones(in_features, dtype=dtype),
+        }
+        return params, state, in_features
+
+    def forward(
+        self,
+        params: LayerParams,
+        state: LayerState,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Cache, LayerState]:
+        xp = namespace(x)
+        if not training:
+            inv_std = 1 / xp.sqrt(state["running_var"] + self.eps)
+            z_norm = (x - state["running_mean"]) * inv_std
+            return (
+                params["gamma"] * z_norm + params["beta"],
+                (z_norm, inv_std, False),
+                state,
+            )
+        m = x.shape[0]
+        if m < 2:
+            raise ValueError(
+                f"BatchNorm in training needs at least 2 examples per mini-batch to "
+                f"estimate a variance; got {m}. Use a batch size >= 2 (stochastic "
+                "gradient descent with batch size 1 does not mix with batch norm)."
+            )
+        mu = xp.mean(x, axis=0)
+        centered = x - mu
+        var = xp.mean(centered * centered, axis=0)
+        inv_std = 1 / xp.sqrt(var + self.eps)
+        z_norm = centered * inv_std
+        keep = self.momentum
+        new_state = {
+            "running_mean": keep * state["running_mean"] + (1 - keep) * mu,
+            "running_var": keep * state["running_var"]
+            + (1 - keep) * var * (m / (m - 1)),
+        }
+        return (
+            params["gamma"] * z_norm + params["beta"],
+            (z_norm, inv_std, True),
+            new_state,
+        )
+
+    def backward(
+        self, params: LayerParams, cache: Cache, dy: Array
+    ) -> tuple[Array, LayerParams]:
+        """Closed-form gradient through the batch statistics.
+
+        ``dz = inv_std / m * (m dz_norm - sum(dz_norm) - z_norm sum(dz_norm z_norm))``
+        with ``dz_norm = dy * gamma``. After an inference-mode forward the statistics
+        are constants and ``dz = dz_norm * inv_std``.
+        """
+        xp = namespace(dy)
+        z_norm, inv_std, batch_statistics = cache
+        grads = {"gamma": xp.sum(dy * z_norm, axis=0), "beta": xp.sum(dy, axis=0)}
+        dz_norm = dy * params["gamma"]
+        if not batch_statistics:
+            return dz_norm * inv_std, grads
+        m = dy.shape[0]
+        dx = (inv_std / m) * (
+            m * dz_norm
+            - xp.sum(dz_norm, axis=0)
+            - z_norm * xp.sum(dz_norm * z_norm, axis=0)
+        )
+        return dx, grads

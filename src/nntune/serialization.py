@@ -1,0 +1,199 @@
+"""Save and load models: weights as safetensors, architecture as JSON, never pickle.
+
+``save_model(model, "runs/x/model")`` writes ``runs/x/model.safetensors`` (parameters
+and state, tensors named ``params/<layer>/<name>`` and ``state/<layer>/<name>``) and
+``runs/x/model.json`` (architecture, dtype, the SHA-256 of the weights file and user
+metadata). Both are written atomically. Loading checks the JSON, the checksum, and every
+tensor's name, shape and dtype against the architecture before anything is used, so a
+truncated, tampered or mismatched file raises a :class:`ModelFileError` and no code from
+the file ever runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+from ._files import atomic_write_bytes, atomic_write_text
+from .backend import to_numpy
+from .layers import layer_from_config
+from .losses import loss_from_config
+from .model import Sequential
+
+FORMAT = "nntune.model"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, damaged, tampered with or does not match its config."""
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    stem = Path(path)
+    if stem.suffix in {".json", ".safetensors"}:
+        stem = stem.with_suffix("")
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_model(
+    model: Sequential, path: str | Path, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write ``path.safetensors`` and ``path.json`` atomically; return the JSON path.
+
+    Args:
+        model: an initialised model.
+        path: file stem (a ``.json``/``.safetensors`` suffix is accepted and replaced).
+        metadata: extra JSON-serializable facts to keep with the model.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from nntune import mlp
+        >>> model = mlp([3]).init(in_features=2, seed=0)
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = save_model(model, folder / "model")
+        >>> loaded = load_model(folder / "model")
+        >>> W = loaded.params["dense_0"]["W"]
+        >>> bool(np.array_equal(W, model.params["dense_0"]["W"]))
+        True
+    """
+    model._require_built()
+    weights_path, config_path = _paths(path)
+    tensors = {}
+    for tree_name, tree in (("params", model.params), ("state", model.state)):
+        for layer, arrays in tree.items():
+            for name, array in arrays.items():
+                tensors[f"{tree_name}/{layer}/{name}"] = np.ascontiguousarray(
+                    to_numpy(array)
+                )
+    payload = save_tensors(tensors, metadata={"format": FORMAT})
+    document = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": model.config(),
+        "weights_file": weights_path.name,
+        "weights_sha256": hashlib.sha256(payload).hexdigest(),
+        "metadata": metadata or {},
+    }
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
+    atomic_write_bytes(weights_path, payload)
+    atomic_write_text(config_path, text + "\n")
+    return config_path
+
+
+def load_model(path: str | Path) -> Sequential:
+    """Load a model written by :func:`save_model`.
+
+    Raises:
+        ModelFileError: if a file is missing, not valid JSON/safetensors, its checksum
+            does not match, or a tensor's name, shape or dtype does not fit the config.
+    """
+    weights_path, config_path = _paths(path)
+    document = _read_config(config_path)
+    try:
+        payload = weights_path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{weights_path} is missing; a model is two files, {config_path.name} and "
+            f"{weights_path.name}, kept side by side."
+        ) from None
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != document.get("weights_sha256"):
+        raise ModelFileError(
+            f"{weights_path} does not match the checksum recorded in "
+            f"{config_path.name} "
+            f"(sha256 {digest[:12]}..., expected "
+            f"{str(document.get('weights_sha256'))[:12]}...): the file is truncated, "
+            "damaged or was replaced. Restore it from the run that wrote it."
+        )
+    try:
+        tensors = load_tensors(payload)
+    except (SafetensorError, ValueError, OverflowError) as error:
+        raise ModelFileError(
+            f"{weights_path} is not a valid safetensors file: {error}"
+        ) from None
+    model = _model_from_config(document["model"], config_path)
+    _fill(model, tensors, weights_path)
+    return model
+
+
+def _read_config(config_path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{config_path} does not exist; expected a model saved by "
+            "nntune.save_model (model.json + model.safetensors)."
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(
+            f"{config_path} is not valid JSON ({error}); the file is "
+            "damaged or is not an nntune model config."
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{config_path} is not an nntune model config (its 'format' "
+            f"is not {FORMAT!r})."
+        )
+    if document.get("version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{config_path} has format version {document.get('version')!r};"
+            f" this nntune reads version {FORMAT_VERSION}. Upgrade nntune."
+        )
+    if not isinstance(document.get("model"), dict):
+        raise ModelFileError(f"{config_path} has no 'model' object.")
+    return document
+
+
+def _model_from_config(config: dict[str, Any], config_path: Path) -> Sequential:
+    try:
+        model = Sequential(
+            [layer_from_config(layer) for layer in config["layers"]],
+            loss_from_config(config["loss"]),
+            l2=config["l2"],
+            l1=config["l1"],
+        )
+        return model.init(int(config["in_features"]), seed=0, dtype=config["dtype"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(
+            f"{config_path} describes an invalid model: {error}"
+        ) from None
+
+
+def _fill(
+    model: Sequential, tensors: dict[str, np.ndarray[Any, Any]], source: Path
+) -> None:
+    expected = {
+        f"{tree_name}/{layer}/{name}": array
+        for tree_name, tree in (("params", model.params), ("state", model.state))
+        for layer, arrays in tree.items()
+        for name, array in arrays.items()
+    }
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise ModelFileError(
+            f"{source} does not match its architecture: missing tensors {missing}, "
+            f"unexpected tensors {extra}."
+        )
+    for key, template in expected.items():
+        array = tensors[key]
+        if array.shape != template.shape:
+            raise ModelFileError(
+                f"{source}: tensor {key} has shape {array.shape}, expected "
+                f"{template.shape} from the architecture."
+            )
+        if array.dtype != template.dtype:
+            raise ModelFileError(
+                f"{source}: tensor {key} has dtype {array.dtype}, expected "
+                f"{template.dtype} (the model's dtype)."
+            )
+        tree_name, layer, name = key.split("/")
+        tree = model.params if tree_name == "params" else model.state
+        tree[layer][name] = array
