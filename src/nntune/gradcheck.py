@@ -9,7 +9,11 @@ and the course's relative difference, overall and per parameter tensor::
     difference = ||g - g_approx||_2 / (||g||_2 + ||g_approx||_2)
 
 Read it as: below 1e-7 good; below 1e-5 look closer; larger, backpropagation is wrong.
-The check runs in float64 on a copy of the model, includes the L2/L1 term, runs batch
+Backpropagation runs in float64 on a copy of the model. The cost differences are
+evaluated in extended precision (``numpy.longdouble``, 80 bits on x86-64) where the
+platform has it, so that rounding in ``J`` (about 1e-16 relative, divided by ``2 eps``)
+does not swamp tensors with small gradients; ``precision="float64"`` follows the
+course's procedure to the letter. The check includes the L2/L1 term, runs batch
 norm in training mode on one fixed batch, and refuses dropout (each evaluation of ``J``
 would draw a new mask) unless asked to freeze one mask. Large tensors are sampled.
 """
@@ -172,7 +176,7 @@ def numerical_gradient(
 
 
 def _differences(
-    evaluate: Callable[[Params], tuple[float, bytes]],
+    evaluate: Callable[[Params], tuple[Any, bytes]],
     params: Params,
     entries: dict[str, dict[str, np.ndarray[Any, Any]]],
     epsilon: float,
@@ -197,7 +201,7 @@ def _differences(
                 plus, plus_pattern = evaluate(params)
                 flat[index] = original.flat[index] - epsilon
                 minus, minus_pattern = evaluate(params)
-                values[position] = (plus - minus) / (2 * epsilon)
+                values[position] = float((plus - minus) / (2 * epsilon))
                 changed[position] = plus_pattern != minus_pattern
             params[layer][name] = original
             approx[layer][name], crossed[layer][name] = values, changed
@@ -214,6 +218,7 @@ def gradient_check(
     threshold: float = PASS_MARK,
     freeze_dropout: bool = False,
     seed: Seed = 0,
+    precision: str = "extended",
 ) -> GradientCheckReport:
     """Check ``model``'s backpropagation on ``(X, y)`` against numerical gradients.
 
@@ -227,6 +232,9 @@ def gradient_check(
         freeze_dropout: allow dropout by drawing one mask and reusing it in every
             evaluation of the cost.
         seed: seeds the sampled entries and the frozen dropout mask.
+        precision: ``"extended"`` evaluates the cost differences in
+            ``numpy.longdouble`` (float64 where the platform has nothing wider);
+            ``"float64"`` evaluates them in float64.
 
     Raises:
         ValueError: for dropout with ``keep_prob < 1`` unless ``freeze_dropout``, or
@@ -267,11 +275,20 @@ def gradient_check(
             "reuse "
             "one mask (--freeze-dropout on the command line)."
         )
+    if precision not in ("extended", "float64"):
+        raise ValueError(
+            f"precision must be 'extended' or 'float64'; got {precision!r}."
+        )
     model._require_built()
-    checked = _float64_copy(model)
+    checked = _copy_as(model, np.float64)
     x, targets = checked.prepare(X, y)
-    params = _to_float64(model.params)
-    state = _to_float64(model.state)
+    params = _cast(model.params, np.float64)
+    reference_dtype = np.longdouble if precision == "extended" else np.float64
+    reference = _copy_as(model, reference_dtype)
+    x_reference, targets_reference = reference.prepare(X, y)
+    params_reference = _cast(model.params, reference_dtype)
+    state_reference = _cast(model.state, reference_dtype)
+    state = _cast(model.state, np.float64)
     rng_seed = int(make_rng(seed).integers(2**63))
 
     kinked = [
@@ -280,15 +297,17 @@ def gradient_check(
         if isinstance(layer, ReLU | LeakyReLU)
     ]
 
-    def evaluate(current: Params) -> tuple[float, bytes]:
+    def evaluate(current: Params) -> tuple[Any, bytes]:
         # The activation pattern of every ReLU tells whether a step crossed a kink,
         # where the two-sided difference averages two different slopes.
         rng = np.random.default_rng(rng_seed)
-        logits, caches, _ = checked.apply(current, state, x, training=True, rng=rng)
-        cost = checked.loss.value_and_grad(logits, targets)[0]
-        cost = cost + checked.regularization_cost(current, x.shape[0])
+        logits, caches, _ = reference.apply(
+            current, state_reference, x_reference, training=True, rng=rng
+        )
+        cost = reference.loss.value_and_grad(logits, targets_reference)[0]
+        cost = cost + reference.regularization_cost(current, x.shape[0])
         pattern = b"".join(np.packbits(to_numpy(caches[i])).tobytes() for i in kinked)
-        return float(cost), pattern
+        return cost, pattern  # kept in its precision until the difference is taken
 
     _, grads, _ = checked.value_and_grad(
         params, state, x, targets, rng=np.random.default_rng(rng_seed)
@@ -305,7 +324,7 @@ def gradient_check(
         }
         for layer, arrays in params.items()
     }
-    approx, crossed = _differences(evaluate, params, entries, epsilon)
+    approx, crossed = _differences(evaluate, params_reference, entries, epsilon)
     all_grads, all_approx = [], []
     results = {}
     skipped = 0
@@ -329,6 +348,13 @@ def gradient_check(
                 verdict(difference),
             )
     notes = []
+    if (
+        precision == "extended"
+        and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+    ):
+        notes.append("cost differences evaluated in extended precision (longdouble)")
+    else:
+        notes.append("cost differences evaluated in float64")
     if skipped:
         notes.append(
             f"{skipped} entr{'y' if skipped == 1 else 'ies'} left out: the step of "
@@ -348,17 +374,16 @@ def gradient_check(
     )
 
 
-def _to_float64(tree: Params | State) -> Params:
+def _cast(tree: Params | State, dtype: Any) -> Params:
     return {
-        layer: {
-            name: np.array(to_numpy(a), dtype=np.float64) for name, a in arrays.items()
-        }
+        layer: {name: np.array(to_numpy(a), dtype=dtype) for name, a in arrays.items()}
         for layer, arrays in tree.items()
     }
 
 
-def _float64_copy(model: Sequential) -> Sequential:
+def _copy_as(model: Sequential, dtype: Any) -> Sequential:
+    """The same architecture with another dtype (which ``init`` would not accept)."""
     copy = Sequential(model.layers, model.loss, l2=model.l2, l1=model.l1)
     copy.in_features, copy.n_outputs = model.in_features, model.n_outputs
-    copy.dtype = np.dtype(np.float64)
+    copy.dtype = np.dtype(dtype)
     return copy

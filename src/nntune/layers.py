@@ -41,8 +41,10 @@ class Layer(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
-            LAYER_TYPES[cls.kind] = cls
+        # Only a class that names its own kind is registered: a subclass that inherits
+        # "tanh" must not replace Tanh when configs are loaded.
+        if "kind" in cls.__dict__ and cls.kind:
+            _register(LAYER_TYPES, cls)
 
     def build(
         self, rng: np.random.Generator, in_features: int, dtype: Any
@@ -74,6 +76,17 @@ class Layer(abc.ABC):
             dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
         )
         return {"kind": self.kind, **fields}
+
+
+def _register(registry: dict[str, Any], cls: type) -> None:
+    kind = cls.kind  # type: ignore[attr-defined]
+    known = registry.get(kind)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise TypeError(
+            f"{cls.__qualname__} declares kind {kind!r}, which {known.__qualname__} "
+            "already uses; give the new class a kind of its own."
+        )
+    registry[kind] = cls
 
 
 def layer_from_config(config: dict[str, Any]) -> Layer:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .backend import Array, namespace, to_numpy
-from .layers import sigmoid, softmax
+from .layers import _register, sigmoid, softmax
 
 LOSS_TYPES: dict[str, type[Loss]] = {}
 
@@ -38,8 +38,10 @@ class Loss(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
-            LOSS_TYPES[cls.kind] = cls
+        # Only a class that names its own kind is registered: a subclass that inherits
+        # "tanh" must not replace Tanh when configs are loaded.
+        if "kind" in cls.__dict__ and cls.kind:
+            _register(LOSS_TYPES, cls)
 
     @abc.abstractmethod
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:

@@ -74,6 +74,8 @@ class Sequential:
         self.in_features: int | None = None
         self.n_outputs: int | None = None
         self.dtype: np.dtype[Any] = resolve_dtype(None)
+        self.metadata: dict[str, Any] = {}
+        """JSON-serializable facts kept with the model by save/load (class names...)."""
 
     # ------------------------------------------------------------------ building
     def init(self, in_features: int, seed: Seed = 0, dtype: Any = None) -> Sequential:

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
-from ._files import atomic_write_bytes, atomic_write_text
+from ._files import atomic_write_files
 from .backend import to_numpy
 from .layers import layer_from_config
 from .losses import loss_from_config
@@ -39,7 +39,10 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     stem = Path(path)
     if stem.suffix in {".json", ".safetensors"}:
         stem = stem.with_suffix("")
-    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    # Append rather than replace: "model.v1" names model.v1.json, not model.json.
+    return stem.with_name(f"{stem.name}.safetensors"), stem.with_name(
+        f"{stem.name}.json"
+    )
 
 
 def save_model(
@@ -50,7 +53,8 @@ def save_model(
     Args:
         model: an initialised model.
         path: file stem (a ``.json``/``.safetensors`` suffix is accepted and replaced).
-        metadata: extra JSON-serializable facts to keep with the model.
+        metadata: extra JSON-serializable facts to keep with the model (default: the
+            model's ``metadata``); :func:`load_model` restores them.
 
     Example:
         >>> import tempfile, pathlib, numpy as np
@@ -79,11 +83,10 @@ def save_model(
         "model": model.config(),
         "weights_file": weights_path.name,
         "weights_sha256": hashlib.sha256(payload).hexdigest(),
-        "metadata": metadata or {},
+        "metadata": model.metadata if metadata is None else metadata,
     }
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
-    atomic_write_bytes(weights_path, payload)
-    atomic_write_text(config_path, text + "\n")
+    atomic_write_files({weights_path: payload, config_path: (text + "\n").encode()})
     return config_path
 
 
@@ -120,6 +123,8 @@ def load_model(path: str | Path) -> Sequential:
         ) from None
     model = _model_from_config(document["model"], config_path)
     _fill(model, tensors, weights_path)
+    metadata = document.get("metadata", {})
+    model.metadata = metadata if isinstance(metadata, dict) else {}
     return model
 
 
@@ -141,7 +146,8 @@ def _read_config(config_path: Path) -> dict[str, Any]:
             f"{config_path} is not an nntune model config (its 'format' "
             f"is not {FORMAT!r})."
         )
-    if document.get("version") != FORMAT_VERSION:
+    version = document.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:
         raise ModelFileError(
             f"{config_path} has format version {document.get('version')!r};"
             f" this nntune reads version {FORMAT_VERSION}. Upgrade nntune."
@@ -152,6 +158,15 @@ def _read_config(config_path: Path) -> dict[str, Any]:
 
 
 def _model_from_config(config: dict[str, Any], config_path: Path) -> Sequential:
+    expected_types = {"layers": list, "loss": dict, "in_features": int}
+    for key, kind in expected_types.items():
+        value = config.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            described = {list: "a list", dict: "an object", int: "an integer"}[kind]
+            raise ModelFileError(
+                f"{config_path}: model.{key} is {value!r}; expected {described}. "
+                "The config is damaged; re-save the model."
+            )
     try:
         model = Sequential(
             [layer_from_config(layer) for layer in config["layers"]],

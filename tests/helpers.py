@@ -1,0 +1,53 @@
+"""Shared helpers: float64 numerical checks of single layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nntune import numerical_gradient, relative_difference
+from nntune.layers import Layer
+
+
+def check_layer(
+    layer: Layer,
+    x: np.ndarray[Any, Any],
+    *,
+    training: bool = True,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Relative differences of ``layer.backward`` against two-sided differences.
+
+    The scalar checked is ``J = sum(forward(x) * R)`` for a fixed random ``R``, so the
+    upstream gradient fed to ``backward`` is ``R``. Returns ``{"x": d, param: d}``.
+    """
+    rng = np.random.default_rng(seed)
+    params, state, _ = layer.build(rng, x.shape[1], "float64")
+    y, cache, _ = layer.forward(
+        params, state, x, training=training, rng=np.random.default_rng(seed)
+    )
+    upstream = rng.standard_normal(y.shape)
+    dx, grads = layer.backward(params, cache, upstream)
+    tree = {"input": {"x": x.copy()}, "layer": dict(params)}
+
+    def cost(current: dict[str, dict[str, Any]]) -> float:
+        out, _, _ = layer.forward(
+            current["layer"],
+            state,
+            current["input"]["x"],
+            training=training,
+            rng=np.random.default_rng(seed),
+        )
+        return float(np.sum(out * upstream))
+
+    entries = {
+        name: {k: np.arange(v.size) for k, v in arrays.items()}
+        for name, arrays in tree.items()
+    }
+    approx = numerical_gradient(cost, tree, entries)
+    differences = {"x": relative_difference(dx, approx["input"]["x"])}
+    for name, grad in grads.items():
+        differences[name] = relative_difference(grad, approx["layer"][name])
+    assert set(grads) == set(params)
+    return differences
