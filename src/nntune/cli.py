@@ -19,12 +19,15 @@ EXIT_USAGE = 2
 
 
 class _Group(click.Group):
-    """Turn user mistakes (ValueError/TypeError) into a clean message and exit 2."""
+    """Turn user mistakes (ValueError) into a clean message and exit 2.
+
+    Anything else is a bug in nntune and keeps its traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ValueError, TypeError) as error:
+        except ValueError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"Error: {error}", err=True)
@@ -142,6 +145,13 @@ def main(ctx: click.Context, debug: bool) -> None:
     help="Pass mark for the worst relative difference.",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["extended", "float64"]),
+    default="extended",
+    show_default=True,
+    help="Precision of the cost differences (backpropagation is always float64).",
+)
+@click.option(
     "--seed",
     type=int,
     default=1,
@@ -166,6 +176,7 @@ def gradcheck(
     epsilon: float,
     max_entries: int,
     threshold: float,
+    precision: str,
     seed: int,
     as_json: bool,
     quiet: bool,
