@@ -72,7 +72,7 @@ def test_catches_batch_norm_backward_that_ignores_the_batch_statistics():
     class NaiveBatchNorm(BatchNorm):
         kind = "naive_batch_norm"
 
-        def backward(self, params, cache, dy):
+        def backward(self, params, cache, dy, *, input_grad=True):
             z_norm, inv_std, _ = cache
             grads = {"gamma": (dy * z_norm).sum(0), "beta": dy.sum(0)}
             return dy * params["gamma"] * inv_std, grads

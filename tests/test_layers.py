@@ -68,6 +68,24 @@ def test_relu_derivative_at_zero_is_zero_like_pytorch():
     assert dx.tolist() == [[0.0, 0.0, 0.0]]
 
 
+def test_relu_lets_nan_through_for_the_divergence_guard():
+    y, _, _ = ReLU().forward({}, {}, np.array([[np.nan, -1.0]]), training=False)
+    assert np.isnan(y[0, 0])
+    assert y[0, 1] == 0
+
+
+def test_input_layer_can_skip_its_input_gradient():
+    layer = Dense(3)
+    params, _, _ = layer.build(np.random.default_rng(0), 4, "float64")
+    _, cache, _ = layer.forward(params, {}, X[:, :4], training=True)
+    dy = np.ones((12, 3))
+    skipped, grads = layer.backward(params, cache, dy, input_grad=False)
+    dx, same_grads = layer.backward(params, cache, dy)
+    assert skipped is None
+    assert dx.shape == (12, 4)
+    np.testing.assert_array_equal(grads["W"], same_grads["W"])
+
+
 def test_forward_does_not_mutate_inputs():
     x = X.copy()
     layer = BatchNorm()

@@ -306,7 +306,9 @@ def gradient_check(
         )
         cost = reference.loss.value_and_grad(logits, targets_reference)[0]
         cost = cost + reference.regularization_cost(current, x.shape[0])
-        pattern = b"".join(np.packbits(to_numpy(caches[i])).tobytes() for i in kinked)
+        pattern = b"".join(
+            np.packbits(to_numpy(caches[i]) > 0).tobytes() for i in kinked
+        )
         return cost, pattern  # kept in its precision until the difference is taken
 
     _, grads, _ = checked.value_and_grad(

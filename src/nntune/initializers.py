@@ -4,16 +4,12 @@ Each initializer draws a weight matrix of shape ``(in_features, out_features)``
 (examples are rows, so ``Z = X @ W + b``) from a normal distribution with a standard
 deviation that depends on the fan-in/fan-out, times an optional multiplier:
 
-==========  =====================================  ==============================
-name        standard deviation                     course / framework name
-==========  =====================================  ==============================
-zeros       0 (every unit computes the same thing)  "zeros" lab
-random      ``0.01`` (``random:10`` fails, x0.01    ``np.random.randn(...) * 0.01``
-            trains slowly)
-xavier      ``sqrt(1 / n_in)``                      Xavier (course), LeCun normal
-glorot      ``sqrt(2 / (n_in + n_out))``            Glorot normal (Keras)
-he          ``sqrt(2 / n_in)``                      He / Kaiming normal (ReLU)
-==========  =====================================  ==============================
+- ``zeros``: 0. Every unit computes the same thing; symmetry is never broken.
+- ``random``: ``0.01`` by default, the labs' ``randn(...) * 0.01`` (trains slowly in
+  deep nets); ``random:10`` shows large weights failing.
+- ``xavier``: ``sqrt(1 / n_in)``, the course's Xavier (LeCun normal elsewhere).
+- ``glorot``: ``sqrt(2 / (n_in + n_out))``, Glorot normal (Keras' default family).
+- ``he``: ``sqrt(2 / n_in)``, He / Kaiming normal, for ReLU.
 
 Wherever an initializer is named by a string, an optional ``:number`` multiplies the
 standard deviation: ``"random:10"``, ``"he:0.5"``. Plain ``"random"`` means

@@ -152,10 +152,12 @@ class Sequential:
         """Backward pass from ``dJ/dlogits``: the gradient tree (loss term only)."""
         grads: Params = {}
         delta = dlogits
-        for name, layer, cache in zip(
-            reversed(self.names), reversed(self.layers), reversed(caches), strict=True
-        ):
-            delta, layer_grads = layer.backward(params.get(name, {}), cache, delta)
+        last = len(self.layers) - 1
+        for position in range(last, -1, -1):
+            name, layer = self.names[position], self.layers[position]
+            delta, layer_grads = layer.backward(
+                params.get(name, {}), caches[position], delta, input_grad=position > 0
+            )
             if layer_grads:
                 grads[name] = layer_grads
         return grads

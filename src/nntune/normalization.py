@@ -130,7 +130,12 @@ class BatchNorm(Layer):
         )
 
     def backward(
-        self, params: LayerParams, cache: Cache, dy: Array
+        self,
+        params: LayerParams,
+        cache: Cache,
+        dy: Array,
+        *,
+        input_grad: bool = True,
     ) -> tuple[Array, LayerParams]:
         """Closed-form gradient through the batch statistics.
 
