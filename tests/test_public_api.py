@@ -45,6 +45,26 @@ PUBLIC_API = {
     "save_model",
     "sigmoid",
     "softmax",
+    # training and optimization
+    "Standardize",
+    "optim",
+    "train_dev_test_split",
+    "ExponentialWeightedAverage",
+    "adam",
+    "adamw",
+    "gd",
+    "momentum",
+    "rmsprop",
+    "TrainConfig",
+    "run_training",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "History",
+    "ProgressBar",
+    "ReduceLROnPlateau",
+    "TrainingDivergedError",
+    "fit",
 }
 
 

@@ -9,6 +9,7 @@ Example:
     True
 """
 
+from . import optim
 from .architectures import ACTIVATIONS, mlp
 from .backend import (
     DEFAULT_DTYPE,
@@ -20,6 +21,7 @@ from .backend import (
     resolve_dtype,
 )
 from .data import Dataset, list_datasets, load_dataset
+from .data.split import train_dev_test_split
 from .gradcheck import (
     GradientCheckReport,
     ParameterCheck,
@@ -51,8 +53,20 @@ from .losses import (
     SoftmaxCrossEntropy,
 )
 from .model import Sequential
-from .normalization import BatchNorm
+from .normalization import BatchNorm, Standardize
+from .optim import ExponentialWeightedAverage, adam, adamw, gd, momentum, rmsprop
+from .runs import TrainConfig, run_training
 from .serialization import ModelFileError, load_model, save_model
+from .training import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    ReduceLROnPlateau,
+    TrainingDivergedError,
+    fit,
+)
 
 __version__ = "0.1.0"
 
@@ -65,10 +79,15 @@ __all__ = [
     "Array",
     "BatchNorm",
     "BinaryCrossEntropy",
+    "Callback",
+    "Checkpoint",
     "Dataset",
     "Dense",
     "Dropout",
+    "EarlyStopping",
+    "ExponentialWeightedAverage",
     "GradientCheckReport",
+    "History",
     "Identity",
     "Initializer",
     "Layer",
@@ -78,14 +97,23 @@ __all__ = [
     "ModelFileError",
     "ParameterCheck",
     "Params",
+    "ProgressBar",
     "ReLU",
+    "ReduceLROnPlateau",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "SoftmaxCrossEntropy",
+    "Standardize",
     "State",
     "Tanh",
+    "TrainConfig",
+    "TrainingDivergedError",
     "__version__",
+    "adam",
+    "adamw",
+    "fit",
+    "gd",
     "gradient_check",
     "layer_from_config",
     "list_datasets",
@@ -93,11 +121,16 @@ __all__ = [
     "load_model",
     "make_rng",
     "mlp",
+    "momentum",
     "namespace",
     "numerical_gradient",
+    "optim",
     "relative_difference",
     "resolve_dtype",
+    "rmsprop",
+    "run_training",
     "save_model",
     "sigmoid",
     "softmax",
+    "train_dev_test_split",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from .layers import Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from .model import Sequential
-from .normalization import BatchNorm
+from .normalization import BatchNorm, Standardize
 
 ACTIVATIONS: dict[str, type[Layer]] = {
     "relu": ReLU,
@@ -30,6 +30,7 @@ def mlp(
     keep_prob: float = 1.0,
     l2: float = 0.0,
     l1: float = 0.0,
+    standardize: bool = False,
 ) -> Sequential:
     """Build ``[Dense -> (BatchNorm) -> activation -> (Dropout)] * L -> Dense -> loss``.
 
@@ -47,6 +48,8 @@ def mlp(
         keep_prob: dropout keep probability after each hidden activation (1 = none).
         l2: L2 strength lambda.
         l1: L1 strength lambda.
+        standardize: start with a :class:`~nntune.Standardize` layer; fit it with
+            ``model.adapt(X_train)`` after ``init``.
 
     Example:
         >>> model = mlp([10, 5], batch_norm=True).init(in_features=2, seed=1)
@@ -66,7 +69,7 @@ def mlp(
                 "hidden layer sizes must be positive integers; got "
                 f"{list(hidden_units)}."
             )
-    layers: list[Layer] = []
+    layers: list[Layer] = [Standardize()] if standardize else []
     for units in hidden_units:
         layers.append(Dense(units, init=init, use_bias=not batch_norm))
         if batch_norm:

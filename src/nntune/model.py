@@ -106,6 +106,24 @@ class Sequential:
         self.in_features, self.n_outputs = int(in_features), width
         return self
 
+    def adapt(self, X: Any) -> Sequential:
+        """Fit the statistics of input-normalization layers on training inputs ``X``.
+
+        Each layer with an ``adapt`` method (e.g. :class:`~nntune.Standardize`) gets
+        its state from the inputs that reach it; call this on the training set only.
+        """
+        x, _ = self.prepare(X)
+        state = dict(self.state)
+        for name, layer in zip(self.names, self.layers, strict=True):
+            adapt = getattr(layer, "adapt", None)
+            if adapt is not None:
+                state[name] = adapt(x)
+            x = layer.forward(
+                self.params.get(name, {}), state.get(name, {}), x, training=False
+            )[0]
+        self.state = state
+        return self
+
     @property
     def built(self) -> bool:
         """Whether :meth:`init` (or loading) has created the parameters."""

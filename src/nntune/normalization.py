@@ -156,3 +156,62 @@ class BatchNorm(Layer):
             - z_norm * xp.sum(dz_norm * z_norm, axis=0)
         )
         return dx, grads
+
+
+@dataclass(frozen=True)
+class Standardize(Layer):
+    """Input normalization ``x_norm = (x - mean) / std`` with training-set statistics.
+
+    The mean and standard deviation are *state*, set once by :meth:`adapt` on the
+    training inputs (never on dev or test data) and saved with the model, so a loaded
+    model standardizes new inputs exactly as in training. Features with zero variance
+    are only centred (their scale is 1), as in scikit-learn's ``StandardScaler``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Standardize()
+        >>> state = layer.adapt(np.array([[1.0, 5.0], [3.0, 5.0]]))
+        >>> state["mean"].tolist(), state["scale"].tolist()
+        ([2.0, 5.0], [1.0, 1.0])
+        >>> layer.forward({}, state, np.array([[3.0, 6.0]]), training=False)[0]
+        array([[1., 1.]])
+    """
+
+    kind: ClassVar[str] = "standardize"
+
+    def build(
+        self, rng: np.random.Generator, in_features: int, dtype: Any
+    ) -> tuple[LayerParams, LayerState, int]:
+        state = {
+            "mean": np.zeros(in_features, dtype=dtype),
+            "scale": np.ones(in_features, dtype=dtype),
+        }
+        return {}, state, in_features
+
+    def adapt(self, x: Array) -> LayerState:
+        """Return the state (mean, scale) fitted on training inputs ``x``."""
+        xp = namespace(x)
+        mean = xp.mean(x, axis=0)
+        std = xp.sqrt(xp.mean((x - mean) ** 2, axis=0))
+        return {"mean": mean, "scale": xp.where(std > 0, std, xp.ones_like(std))}
+
+    def forward(
+        self,
+        params: LayerParams,
+        state: LayerState,
+        x: Array,
+        *,
+        training: bool,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[Array, Cache, LayerState]:
+        return (x - state["mean"]) / state["scale"], state["scale"], state
+
+    def backward(
+        self,
+        params: LayerParams,
+        cache: Cache,
+        dy: Array,
+        *,
+        input_grad: bool = True,
+    ) -> tuple[Array, LayerParams]:
+        return (dy / cache if input_grad else None), {}

@@ -1,8 +1,4 @@
-"""The ``nntune`` command.
-
-Exit status: 0 on success, 1 when a check fails, 2 on bad usage or bad input. User
-mistakes print a one-line error without a traceback (``--debug`` shows it).
-"""
+"""``nntune gradcheck``: check backpropagation against numerical gradients."""
 
 from __future__ import annotations
 
@@ -12,50 +8,8 @@ from typing import Any
 
 import click
 
-from .data.datasets import list_datasets
-
-EXIT_FAILED_CHECK = 1
-EXIT_USAGE = 2
-
-
-class _Group(click.Group):
-    """Turn user mistakes (ValueError) into a clean message and exit 2.
-
-    Anything else is a bug in nntune and keeps its traceback.
-    """
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ValueError as error:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"Error: {error}", err=True)
-            click.echo("(run with --debug for the traceback)", err=True)
-            sys.exit(EXIT_USAGE)
-
-
-def _parse_layers(
-    ctx: click.Context, param: click.Parameter, value: str
-) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in value.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated hidden layer sizes such as 10,5; got {value!r}."
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"hidden layer sizes must be positive; got {value!r}.")
-    return sizes
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
-@click.version_option(package_name="nntune")
-@click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
-    """nntune: train, check, diagnose and tune deep neural networks."""
-    ctx.obj = {"debug": debug}
+from ..data.datasets import list_datasets
+from . import EXIT_FAILED_CHECK, main, parse_layers_option
 
 
 @main.command()
@@ -75,7 +29,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 )
 @click.option(
     "--layers",
-    callback=_parse_layers,
+    callback=parse_layers_option,
     default="10,5",
     show_default=True,
     help="Hidden layer sizes, comma-separated.",
@@ -187,9 +141,9 @@ def gradcheck(
     dataset with two-sided differences. Exit status 0 when the worst relative
     difference is below the pass mark, 1 when it is not.
     """
-    from .architectures import mlp
-    from .data.datasets import load_dataset
-    from .gradcheck import gradient_check
+    from ..architectures import mlp
+    from ..data.datasets import load_dataset
+    from ..gradcheck import gradient_check
 
     data = load_dataset(dataset, n_samples=n_samples, seed=seed)
     model = mlp(

@@ -1,0 +1,62 @@
+"""The ``nntune`` command.
+
+Exit status: 0 on success, 1 when a check fails, 2 on bad usage or bad input. User
+mistakes print a one-line error without a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+EXIT_FAILED_CHECK = 1
+EXIT_USAGE = 2
+
+
+class _Group(click.Group):
+    """Turn user mistakes (ValueError) into a clean message and exit 2.
+
+    Anything else is a bug in nntune and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValueError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {error}", err=True)
+            click.echo("(run with --debug for the traceback)", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+def parse_layers_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, ...] | None:
+    """Click callback: ``"10,5"`` -> ``(10, 5)``."""
+    if value is None:
+        return None
+    from ..runs import parse_layers
+
+    try:
+        return parse_layers(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(package_name="nntune")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """nntune: train, check, diagnose and tune deep neural networks."""
+    ctx.obj = {"debug": debug}
+
+
+# Importing the command modules registers their commands on the group.
+from . import gradcheck as gradcheck  # noqa: E402
+from . import train as train  # noqa: E402
+
+__all__ = ["main"]

@@ -1,0 +1,507 @@
+"""Learning-rate schedules: ``(epoch, step) -> learning rate``, validated when built.
+
+A schedule is any callable ``schedule(epoch, step=0) -> float``. ``epoch`` counts
+epochs from 0 (the training loop sets it with :func:`~nntune.optim.set_epoch` at the
+start of each epoch) and ``step`` counts optimizer updates from 0 over the whole run.
+The course's decays depend on the epoch; :func:`warmup_cosine` depends on the step.
+
+With ``lr0`` the initial learning rate and ``epoch = 0, 1, 2, ...``:
+
+- :func:`constant`: ``lr0``;
+- :func:`inverse_time_decay`: ``lr0 / (1 + decay_rate * epoch)``;
+- :func:`exponential_decay`: ``lr0 * k^epoch``;
+- :func:`inverse_sqrt_decay`: ``lr0 * k / sqrt(epoch + 1)`` (the course's
+  ``k / sqrt(epoch_num)`` with ``epoch_num = epoch + 1`` counted from 1);
+- :func:`interval_decay`: ``lr0 / (1 + decay_rate * floor(epoch / interval))``;
+- :func:`piecewise_constant`: ``values[i]`` while ``epoch < boundaries[i]``;
+- :func:`warmup_cosine`: linear warm-up then cosine decay, per step.
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, Protocol
+
+from .ewa import _check_real
+
+__all__ = [
+    "SCHEDULES",
+    "Schedule",
+    "constant",
+    "exponential_decay",
+    "interval_decay",
+    "inverse_sqrt_decay",
+    "inverse_time_decay",
+    "piecewise_constant",
+    "schedule_from_name",
+    "warmup_cosine",
+]
+
+
+class Schedule(Protocol):
+    """A learning-rate schedule: ``schedule(epoch, step=0) -> learning rate``."""
+
+    def __call__(self, epoch: int, step: int = 0) -> float: ...
+
+
+def _learning_rate(name: str, value: Any) -> float:
+    return _check_real(
+        name,
+        value,
+        low=0.0,
+        low_open=True,
+        fix="A learning rate is a step size > 0, e.g. 0.01.",
+    )
+
+
+def _count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    if value < minimum:
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}; got {value!r}. "
+            "Counts of epochs and steps start at 0."
+        )
+    return int(value)
+
+
+def _check_time(epoch: int, step: int) -> None:
+    if epoch < 0 or step < 0:
+        raise ValueError(
+            f"a schedule takes epoch >= 0 and step >= 0 (both counted from 0); got "
+            f"epoch={epoch!r}, step={step!r}."
+        )
+
+
+@dataclass(frozen=True)
+class Constant:
+    """``lr = learning_rate`` at every epoch (built by :func:`constant`)."""
+
+    learning_rate: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
+        )
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        return self.learning_rate
+
+
+@dataclass(frozen=True)
+class InverseTimeDecay:
+    """``lr = learning_rate / (1 + decay_rate * epoch)`` (built by the function)."""
+
+    learning_rate: float
+    decay_rate: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
+        )
+        object.__setattr__(
+            self,
+            "decay_rate",
+            _check_real(
+                "decay_rate",
+                self.decay_rate,
+                low=0.0,
+                fix="Use decay_rate >= 0, e.g. 1.0; 0 keeps the rate constant.",
+            ),
+        )
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        return self.learning_rate / (1.0 + self.decay_rate * epoch)
+
+
+@dataclass(frozen=True)
+class ExponentialDecay:
+    """``lr = learning_rate * k**epoch`` (built by :func:`exponential_decay`)."""
+
+    learning_rate: float
+    k: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
+        )
+        object.__setattr__(
+            self,
+            "k",
+            _check_real(
+                "k",
+                self.k,
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                fix="k is the factor applied each epoch, e.g. 0.95; 1 keeps it "
+                "constant.",
+            ),
+        )
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        return self.learning_rate * self.k**epoch
+
+
+@dataclass(frozen=True)
+class InverseSqrtDecay:
+    """``lr = learning_rate * k / sqrt(epoch + 1)`` (:func:`inverse_sqrt_decay`)."""
+
+    learning_rate: float
+    k: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
+        )
+        object.__setattr__(
+            self,
+            "k",
+            _check_real(
+                "k", self.k, low=0.0, low_open=True, fix="Use k > 0, e.g. 1.0."
+            ),
+        )
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        return self.learning_rate * self.k / math.sqrt(epoch + 1)
+
+
+@dataclass(frozen=True)
+class IntervalDecay:
+    """``lr = learning_rate / (1 + decay_rate * floor(epoch / interval))``."""
+
+    learning_rate: float
+    decay_rate: float
+    interval: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
+        )
+        object.__setattr__(
+            self,
+            "decay_rate",
+            _check_real(
+                "decay_rate",
+                self.decay_rate,
+                low=0.0,
+                fix="Use decay_rate >= 0, e.g. 1.0; 0 keeps the rate constant.",
+            ),
+        )
+        object.__setattr__(self, "interval", _count("interval", self.interval, 1))
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        return self.learning_rate / (1.0 + self.decay_rate * (epoch // self.interval))
+
+
+@dataclass(frozen=True)
+class PiecewiseConstant:
+    """``lr = values[i]`` for ``boundaries[i-1] <= epoch < boundaries[i]``."""
+
+    boundaries: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        boundaries = tuple(
+            _count(f"boundaries[{i}]", b, 1) for i, b in enumerate(self.boundaries)
+        )
+        values = tuple(
+            _learning_rate(f"values[{i}]", v) for i, v in enumerate(self.values)
+        )
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(
+                f"piecewise_constant needs one more value than boundaries; got "
+                f"{len(boundaries)} boundaries {list(boundaries)} and {len(values)} "
+                f"values {list(values)}. values[i] is used until the epoch reaches "
+                "boundaries[i], and the last value after the last boundary."
+            )
+        if any(a >= b for a, b in itertools.pairwise(boundaries)):
+            raise ValueError(
+                f"boundaries must be strictly increasing epochs; got "
+                f"{list(boundaries)}. Sort them and drop repeats."
+            )
+        object.__setattr__(self, "boundaries", boundaries)
+        object.__setattr__(self, "values", values)
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        return self.values[bisect.bisect_right(self.boundaries, epoch)]
+
+
+@dataclass(frozen=True)
+class WarmupCosine:
+    """Linear warm-up to ``peak``, then cosine decay to ``end``, per step."""
+
+    peak: float
+    warmup_steps: int
+    decay_steps: int
+    end: float = 0.0
+    start: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peak", _learning_rate("peak", self.peak))
+        object.__setattr__(
+            self, "warmup_steps", _count("warmup_steps", self.warmup_steps, 0)
+        )
+        object.__setattr__(
+            self, "decay_steps", _count("decay_steps", self.decay_steps, 1)
+        )
+        for name in ("end", "start"):
+            value = _check_real(
+                name,
+                getattr(self, name),
+                low=0.0,
+                fix="Learning rates at the ends of the schedule are >= 0.",
+            )
+            object.__setattr__(self, name, value)
+
+    def __call__(self, epoch: int, step: int = 0) -> float:
+        _check_time(epoch, step)
+        if step < self.warmup_steps:
+            return self.start + (self.peak - self.start) * step / self.warmup_steps
+        progress = (step - self.warmup_steps) / self.decay_steps
+        if progress >= 1.0:
+            return self.end
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.end + (self.peak - self.end) * cosine
+
+
+def constant(learning_rate: float) -> Constant:
+    """A constant learning rate ``lr = learning_rate``.
+
+    Raises:
+        ValueError: if ``learning_rate`` is not a finite number > 0.
+
+    Example:
+        >>> constant(0.1)(epoch=7)
+        0.1
+    """
+    return Constant(learning_rate)
+
+
+def inverse_time_decay(learning_rate: float, decay_rate: float) -> InverseTimeDecay:
+    """The course's learning-rate decay ``lr = lr0 / (1 + decay_rate * epoch)``.
+
+    Args:
+        learning_rate: ``lr0``, the rate at epoch 0 (> 0).
+        decay_rate: How fast the rate falls (>= 0; 0 keeps it constant).
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: for a non-positive ``learning_rate`` or a negative ``decay_rate``.
+
+    Example:
+        >>> schedule = inverse_time_decay(0.2, decay_rate=1.0)
+        >>> [schedule(epoch) for epoch in range(3)]  # 0.2/1, 0.2/2, 0.2/3
+        [0.2, 0.1, 0.06666666666666667]
+    """
+    return InverseTimeDecay(learning_rate, decay_rate)
+
+
+def exponential_decay(learning_rate: float, k: float) -> ExponentialDecay:
+    """Exponential decay ``lr = lr0 * k^epoch`` (the course's ``0.95^epoch * lr0``).
+
+    Args:
+        learning_rate: ``lr0``, the rate at epoch 0 (> 0).
+        k: The factor applied each epoch, in ``(0, 1]``.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: for a non-positive ``learning_rate`` or ``k`` outside ``(0, 1]``.
+
+    Example:
+        >>> [exponential_decay(1.0, k=0.5)(epoch) for epoch in range(3)]
+        [1.0, 0.5, 0.25]
+    """
+    return ExponentialDecay(learning_rate, k)
+
+
+def inverse_sqrt_decay(learning_rate: float, k: float = 1.0) -> InverseSqrtDecay:
+    """Decay ``lr = lr0 * k / sqrt(epoch + 1)``.
+
+    The course writes ``k / sqrt(epoch_num) * lr0`` with ``epoch_num`` counted from 1;
+    nntune counts epochs from 0, hence ``epoch + 1``: the rate at epoch 0 is ``k*lr0``.
+
+    Args:
+        learning_rate: ``lr0`` (> 0).
+        k: A constant factor (> 0).
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: for a non-positive ``learning_rate`` or ``k``.
+
+    Example:
+        >>> [inverse_sqrt_decay(1.0)(epoch) for epoch in (0, 3)]  # 1/sqrt(1), 1/sqrt(4)
+        [1.0, 0.5]
+    """
+    return InverseSqrtDecay(learning_rate, k)
+
+
+def interval_decay(
+    learning_rate: float, decay_rate: float, interval: int
+) -> IntervalDecay:
+    """Scheduled decay ``lr = lr0 / (1 + decay_rate * floor(epoch / interval))``.
+
+    The course's "fixed interval scheduling": the rate drops every ``interval`` epochs
+    instead of every epoch.
+
+    Args:
+        learning_rate: ``lr0`` (> 0).
+        decay_rate: How much each drop divides by (>= 0).
+        interval: The number of epochs between drops (an integer >= 1).
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: for a non-positive ``learning_rate`` or ``interval`` or a negative
+            ``decay_rate``.
+
+    Example:
+        >>> schedule = interval_decay(0.3, decay_rate=1.0, interval=10)
+        >>> [schedule(epoch) for epoch in (0, 9, 10, 25)]  # 0.3/1, 0.3/1, 0.3/2, 0.3/3
+        [0.3, 0.3, 0.15, 0.09999999999999999]
+    """
+    return IntervalDecay(learning_rate, decay_rate, interval)
+
+
+def piecewise_constant(
+    boundaries: Sequence[int], values: Sequence[float]
+) -> PiecewiseConstant:
+    """Piecewise-constant rate: ``values[i]`` until the epoch reaches ``boundaries[i]``.
+
+    Args:
+        boundaries: Strictly increasing epochs (integers >= 1) where the rate changes.
+        values: The rates, one more than ``boundaries`` (each > 0).
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: if the lengths do not match, the boundaries do not increase or a
+            value is not > 0.
+
+    Example:
+        >>> schedule = piecewise_constant([2, 5], [0.1, 0.01, 0.001])
+        >>> [schedule(epoch) for epoch in (0, 1, 2, 4, 5, 100)]
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    """
+    return PiecewiseConstant(tuple(boundaries), tuple(values))
+
+
+def warmup_cosine(
+    peak: float,
+    warmup_steps: int,
+    decay_steps: int,
+    end: float = 0.0,
+    start: float = 0.0,
+) -> WarmupCosine:
+    """Linear warm-up then cosine decay, per optimizer step (the epoch is ignored).
+
+    With ``s`` the step and ``W = warmup_steps``, ``D = decay_steps``::
+
+        s < W:          lr = start + (peak - start) * s / W
+        W <= s < W + D: lr = end + (peak - end) * (1 + cos(pi * (s - W) / D)) / 2
+        s >= W + D:     lr = end
+
+    Unlike optax's ``warmup_cosine_decay_schedule``, ``decay_steps`` does not include
+    the warm-up steps.
+
+    Args:
+        peak: The rate reached at the end of the warm-up (> 0).
+        warmup_steps: Steps of linear warm-up (>= 0).
+        decay_steps: Steps of cosine decay after the warm-up (>= 1).
+        end: The final rate (>= 0).
+        start: The rate at step 0 (>= 0).
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: for a non-positive ``peak`` or ``decay_steps``, or a negative
+            ``warmup_steps``, ``end`` or ``start``.
+
+    Example:
+        >>> schedule = warmup_cosine(1.0, warmup_steps=2, decay_steps=2)
+        >>> [schedule(0, step) for step in range(6)]  # cos(pi/2) = 0 at step 3
+        [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    """
+    return WarmupCosine(peak, warmup_steps, decay_steps, end, start)
+
+
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    "constant": constant,
+    "inverse_time": inverse_time_decay,
+    "exponential": exponential_decay,
+    "inverse_sqrt": inverse_sqrt_decay,
+    "interval": interval_decay,
+}
+"""Schedules that take an initial ``learning_rate``, by the name used in configs."""
+
+
+def schedule_from_name(name: str, learning_rate: float, **options: Any) -> Schedule:
+    """Build the schedule ``name`` from ``learning_rate`` and its options.
+
+    Options set to ``None`` are ignored, so a caller can pass every option it knows
+    (``decay_rate``, ``k``, ``interval``) and let the schedule take what it needs.
+
+    Args:
+        name: A key of :data:`SCHEDULES`.
+        learning_rate: The initial rate ``lr0`` (> 0).
+        **options: The schedule's options.
+
+    Returns:
+        The schedule.
+
+    Raises:
+        ValueError: for an unknown name, a missing required option or an option the
+            schedule does not take.
+
+    Example:
+        >>> schedule_from_name("inverse_time", 0.1, decay_rate=1.0, interval=None)
+        InverseTimeDecay(learning_rate=0.1, decay_rate=1.0)
+    """
+    if name not in SCHEDULES:
+        raise ValueError(
+            f"unknown learning-rate schedule {name!r}; expected one of "
+            f"{sorted(SCHEDULES)}."
+        )
+    factory = SCHEDULES[name]
+    parameters = dict(inspect.signature(factory).parameters)
+    parameters.pop("learning_rate")
+    given = {key: value for key, value in options.items() if value is not None}
+    extra = sorted(set(given) - set(parameters))
+    if extra:
+        raise ValueError(
+            f"schedule {name!r} does not take {', '.join(extra)}; it takes "
+            f"{sorted(parameters) or 'no options'}. Remove the extra option(s) or "
+            "choose a schedule that uses them."
+        )
+    missing = sorted(
+        key
+        for key, parameter in parameters.items()
+        if parameter.default is inspect.Parameter.empty and key not in given
+    )
+    if missing:
+        raise ValueError(
+            f"schedule {name!r} needs {', '.join(missing)}; pass "
+            f"{', '.join(f'{key}=...' for key in missing)}."
+        )
+    return factory(learning_rate, **given)

@@ -1,0 +1,637 @@
+"""Gradient transformations: small ``init``/``update`` pairs chained into optimizers.
+
+A :class:`GradientTransformation` is a pair of pure functions (the optax design)::
+
+    init(params)                   -> state
+    update(updates, state, params) -> (new_updates, new_state)
+
+``updates`` starts as the gradients and each transformation of a :func:`chain` turns
+it into something else (a momentum, an Adam direction, ``-learning_rate * ...``);
+:func:`apply_updates` finally adds it to the parameters. Nothing is modified in place.
+
+States are NamedTuples whose fields are ints, floats or parameter trees (the chain's
+state is a plain tuple of them), so a checkpoint can flatten any optimizer state
+generically. The learning rate lives in a :class:`LearningRateState`, which
+:func:`set_epoch`, :func:`scale_learning_rate` and :func:`current_learning_rate` find
+anywhere in a state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from numbers import Integral
+from typing import Any, NamedTuple
+
+from ..backend import Array, Params, namespace
+from .ewa import _check_real, bias_correction, check_decay, tree_ewa, tree_map
+from .schedules import Schedule, constant
+
+__all__ = [
+    "AdamState",
+    "EmptyState",
+    "GradientTransformation",
+    "LearningRateState",
+    "MomentumState",
+    "RmsState",
+    "add_decayed_weights",
+    "apply_updates",
+    "chain",
+    "clip_by_global_norm",
+    "current_learning_rate",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_momentum",
+    "scale_by_rms",
+    "scale_learning_rate",
+    "set_epoch",
+]
+
+
+class GradientTransformation(NamedTuple):
+    """A pure ``init``/``update`` pair (see the module docstring)."""
+
+    init: Callable[[Params], Any]
+    update: Callable[[Params, Any, Params | None], tuple[Params, Any]]
+
+
+class EmptyState(NamedTuple):
+    """The state of a transformation that keeps none."""
+
+
+class MomentumState(NamedTuple):
+    """The velocity ``v`` of :func:`scale_by_momentum`, keyed like the parameters."""
+
+    velocity: Params
+
+
+class RmsState(NamedTuple):
+    """The average ``s`` of squared gradients of :func:`scale_by_rms`."""
+
+    square_average: Params
+
+
+class AdamState(NamedTuple):
+    """The update count ``t`` and the moments ``m``, ``v`` of :func:`scale_by_adam`."""
+
+    step: int
+    first_moment: Params
+    second_moment: Params
+
+
+class LearningRateState(NamedTuple):
+    """Where :func:`scale_by_learning_rate` is in its schedule.
+
+    Attributes:
+        step: Updates made so far (the schedule's ``step`` for the next update).
+        epoch: The current epoch, set by :func:`set_epoch` (counted from 0).
+        factor: A multiplier of the schedule, changed by :func:`scale_learning_rate`.
+        value: The learning rate of the last update (before any update: the rate of
+            epoch 0, step 0).
+    """
+
+    step: int
+    epoch: int
+    factor: float
+    value: float
+
+
+def _zeros_like(tree: Params) -> Params:
+    return tree_map(lambda array: namespace(array).zeros_like(array), tree)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Compose transformations: each one's updates are the next one's input.
+
+    The state is the tuple of the inner states, in order.
+
+    Args:
+        *transforms: The transformations, applied left to right.
+
+    Returns:
+        The composed transformation.
+
+    Example:
+        >>> import numpy as np
+        >>> optimizer = chain(scale_by_momentum(0.9), scale_by_learning_rate(0.1))
+        >>> params = {"dense_0": {"b": np.zeros(2)}}
+        >>> state = optimizer.init(params)
+        >>> grads = {"dense_0": {"b": np.array([1.0, -2.0])}}
+        >>> updates, state = optimizer.update(grads, state, params)
+        >>> updates["dense_0"]["b"].round(6)  # -0.1 * (0.1 * g)
+        array([-0.01,  0.02])
+    """
+
+    def init(params: Params) -> tuple[Any, ...]:
+        return tuple(transform.init(params) for transform in transforms)
+
+    def update(
+        updates: Params, state: tuple[Any, ...], params: Params | None = None
+    ) -> tuple[Params, tuple[Any, ...]]:
+        if not isinstance(state, tuple) or len(state) != len(transforms):
+            raise ValueError(
+                f"a chain of {len(transforms)} transformations needs a tuple of "
+                f"{len(transforms)} states; got {type(state).__name__} of length "
+                f"{len(state) if isinstance(state, tuple) else 'n/a'}. Pass the state "
+                "returned by init() or by the previous update()."
+            )
+        new_states = []
+        for transform, inner in zip(transforms, state, strict=True):
+            updates, inner = transform.update(updates, inner, params)
+            new_states.append(inner)
+        return updates, tuple(new_states)
+
+    return GradientTransformation(init, update)
+
+
+def apply_updates(params: Params, updates: Params) -> Params:
+    """Return the new parameters ``p + u``, in the dtype of each parameter.
+
+    Args:
+        params: The parameters, ``{layer: {name: array}}``.
+        updates: The output of an optimizer's ``update``, keyed like ``params``.
+
+    Returns:
+        A new tree; ``params`` is not modified.
+
+    Raises:
+        ValueError: if the trees do not have the same keys.
+
+    Example:
+        >>> import numpy as np
+        >>> apply_updates({"dense_0": {"b": np.ones(2, dtype=np.float32)}},
+        ...               {"dense_0": {"b": np.full(2, -0.5, dtype=np.float32)}})
+        {'dense_0': {'b': array([0.5, 0.5], dtype=float32)}}
+    """
+
+    def add(param: Array, update: Array) -> Array:
+        new = param + update
+        if new.dtype != param.dtype:
+            new = namespace(new).astype(new, param.dtype)
+        return new
+
+    return tree_map(add, params, updates)
+
+
+def scale_by_momentum(
+    beta: float = 0.9, nesterov: bool = False
+) -> GradientTransformation:
+    """Momentum in the course's EWA form, without bias correction.
+
+    ``v_0 = 0``, ``v_t = beta * v_{t-1} + (1 - beta) * g_t``; the output is ``v_t``, or
+    with ``nesterov`` the look-ahead ``beta * v_t + (1 - beta) * g_t``. Followed by
+    :func:`scale_by_learning_rate` this is PyTorch's ``SGD(momentum=beta,
+    dampening=beta)`` with a zero initial buffer (PyTorch starts the buffer at
+    ``g_1``); the Nesterov form equals PyTorch's ``nesterov=True`` (``dampening=0``)
+    with the learning rate times ``1 - beta``.
+
+    Args:
+        beta: The weight of the old velocity, in ``[0, 1)``.
+        nesterov: Whether to output the Nesterov look-ahead.
+
+    Returns:
+        The transformation, with a :class:`MomentumState`.
+
+    Raises:
+        ValueError: if ``beta`` is outside ``[0, 1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = scale_by_momentum(0.9)
+        >>> grads = {"dense_0": {"b": np.array([1.0])}}
+        >>> state = transform.init(grads)
+        >>> for _ in range(2):
+        ...     velocity, state = transform.update(grads, state, None)
+        >>> velocity["dense_0"]["b"].round(6)  # 0.9 * 0.1 + 0.1 * 1
+        array([0.19])
+    """
+    beta = check_decay("beta", beta)
+
+    def init(params: Params) -> MomentumState:
+        return MomentumState(_zeros_like(params))
+
+    def update(
+        updates: Params, state: MomentumState, params: Params | None = None
+    ) -> tuple[Params, MomentumState]:
+        velocity = tree_ewa(state.velocity, updates, beta)
+        if nesterov:
+            return tree_ewa(velocity, updates, beta), MomentumState(velocity)
+        return velocity, MomentumState(velocity)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rms(beta: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    """RMSprop: divide by the root of an EWA of squared gradients.
+
+    ``s_0 = 0``, ``s_t = beta * s_{t-1} + (1 - beta) * g_t^2``, output
+    ``g_t / (sqrt(s_t) + eps)`` with ``eps`` outside the root and no bias correction:
+    PyTorch's ``RMSprop(alpha=beta, eps=eps)``. Keras' ``RMSprop(rho=beta)`` puts
+    ``eps`` inside the root, ``g / sqrt(s + eps)``.
+
+    Args:
+        beta: The weight of the old average (the course's ``beta2``), in ``[0, 1)``.
+        eps: Added to the root to avoid dividing by zero (> 0).
+
+    Returns:
+        The transformation, with an :class:`RmsState`.
+
+    Raises:
+        ValueError: if ``beta`` is outside ``[0, 1)`` or ``eps`` is not > 0.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = scale_by_rms(0.75)
+        >>> grads = {"dense_0": {"b": np.array([2.0])}}
+        >>> out, _ = transform.update(grads, transform.init(grads), None)
+        >>> out["dense_0"]["b"].round(6)  # 2 / sqrt(0.25 * 4)
+        array([2.])
+    """
+    beta = check_decay("beta", beta)
+    eps = _check_eps(eps)
+
+    def init(params: Params) -> RmsState:
+        return RmsState(_zeros_like(params))
+
+    def update(
+        updates: Params, state: RmsState, params: Params | None = None
+    ) -> tuple[Params, RmsState]:
+        square_average = tree_ewa(
+            state.square_average, tree_map(lambda g: g * g, updates), beta
+        )
+        out = tree_map(
+            lambda g, s: g / (namespace(s).sqrt(s) + eps), updates, square_average
+        )
+        return out, RmsState(square_average)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adam(
+    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+) -> GradientTransformation:
+    """Adam's direction, as in Kingma & Ba (2015), Algorithm 1.
+
+    With ``t = 1, 2, ...`` the update count::
+
+        m_t = beta1 * m_{t-1} + (1 - beta1) * g_t       (momentum)
+        v_t = beta2 * v_{t-1} + (1 - beta2) * g_t^2     (RMSprop)
+        m_hat = m_t / (1 - beta1^t),  v_hat = v_t / (1 - beta2^t)
+        output = m_hat / (sqrt(v_hat) + eps)
+
+    ``eps`` is outside the root and added to ``sqrt(v_hat)``, as in PyTorch. Keras and
+    scikit-learn add it to ``sqrt(v_t)`` before the bias correction (the paper's
+    "epsilon hat"): their ``epsilon`` is ``eps * sqrt(1 - beta2^t)`` here.
+
+    Args:
+        beta1: The decay of the first moment, in ``[0, 1)``.
+        beta2: The decay of the second moment, in ``[0, 1)``.
+        eps: Added to the root to avoid dividing by zero (> 0).
+
+    Returns:
+        The transformation, with an :class:`AdamState`.
+
+    Raises:
+        ValueError: if a beta is outside ``[0, 1)`` or ``eps`` is not > 0.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = scale_by_adam()
+        >>> grads = {"dense_0": {"b": np.array([-3.0, 0.5])}}
+        >>> out, state = transform.update(grads, transform.init(grads), None)
+        >>> out["dense_0"]["b"].round(6), state.step  # the first step is sign(g)
+        (array([-1.,  1.]), 1)
+    """
+    beta1 = check_decay("beta1", beta1)
+    beta2 = check_decay("beta2", beta2)
+    eps = _check_eps(eps)
+
+    def init(params: Params) -> AdamState:
+        return AdamState(0, _zeros_like(params), _zeros_like(params))
+
+    def update(
+        updates: Params, state: AdamState, params: Params | None = None
+    ) -> tuple[Params, AdamState]:
+        count = state.step + 1
+        m = tree_ewa(state.first_moment, updates, beta1)
+        v = tree_ewa(state.second_moment, tree_map(lambda g: g * g, updates), beta2)
+
+        def direction(m_t: Array, v_t: Array) -> Array:
+            m_hat = bias_correction(m_t, beta1, count)
+            v_hat = bias_correction(v_t, beta2, count)
+            return m_hat / (namespace(v_hat).sqrt(v_hat) + eps)
+
+        return tree_map(direction, m, v), AdamState(count, m, v)
+
+    return GradientTransformation(init, update)
+
+
+def add_decayed_weights(weight_decay: float) -> GradientTransformation:
+    """Add decoupled weight decay: output ``g + weight_decay * p``.
+
+    Placed after :func:`scale_by_adam` and before :func:`scale_by_learning_rate`, this
+    is AdamW (Loshchilov & Hutter): every parameter, biases included, shrinks by
+    ``learning_rate * weight_decay * p`` per step, as in ``torch.optim.AdamW``. It is
+    not the course's L2 regularization, which adds to the cost (see ``nntune.L2``).
+
+    Args:
+        weight_decay: The decay coefficient (>= 0).
+
+    Returns:
+        The transformation (stateless; it needs ``params`` in ``update``).
+
+    Raises:
+        ValueError: if ``weight_decay`` is negative, or ``update`` gets no params.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = add_decayed_weights(0.1)
+        >>> params = {"dense_0": {"W": np.array([2.0])}}
+        >>> grads = {"dense_0": {"W": np.array([1.0])}}
+        >>> out, _ = transform.update(grads, transform.init(params), params)
+        >>> out["dense_0"]["W"]  # 1 + 0.1 * 2
+        array([1.2])
+    """
+    weight_decay = _check_real(
+        "weight_decay",
+        weight_decay,
+        low=0.0,
+        fix="Use weight_decay >= 0, e.g. 0.01; 0 turns weight decay off.",
+    )
+
+    def init(params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(
+        updates: Params, state: EmptyState, params: Params | None = None
+    ) -> tuple[Params, EmptyState]:
+        if params is None:
+            raise ValueError(
+                "add_decayed_weights needs the parameters to decay; got params=None. "
+                "Call optimizer.update(grads, state, params)."
+            )
+        return tree_map(lambda g, p: g + weight_decay * p, updates, params), state
+
+    return GradientTransformation(init, update)
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    """Rescale all updates together when their global L2 norm exceeds ``max_norm``.
+
+    ``norm = sqrt(sum over every array of sum(g^2))``; if ``norm > max_norm`` every
+    array is multiplied by ``max_norm / norm``, else left as is (the optax and Keras
+    form; ``torch.nn.utils.clip_grad_norm_`` divides by ``norm + 1e-6`` instead). A
+    NaN or infinite norm gives NaN updates.
+
+    Args:
+        max_norm: The largest global norm let through (> 0).
+
+    Returns:
+        The transformation (stateless).
+
+    Raises:
+        ValueError: if ``max_norm`` is not a finite number > 0.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = clip_by_global_norm(1.0)
+        >>> grads = {"dense_0": {"W": np.array([3.0]), "b": np.array([4.0])}}
+        >>> out, _ = transform.update(grads, transform.init(grads), None)
+        >>> out["dense_0"]["W"], out["dense_0"]["b"]  # the norm 5 becomes 1
+        (array([0.6]), array([0.8]))
+    """
+    max_norm = _check_real(
+        "max_norm",
+        max_norm,
+        low=0.0,
+        low_open=True,
+        fix="Use a positive global-norm threshold such as 1.0 or 5.0.",
+    )
+
+    def init(params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(
+        updates: Params, state: EmptyState, params: Params | None = None
+    ) -> tuple[Params, EmptyState]:
+        leaves = [g for arrays in updates.values() for g in arrays.values()]
+        if not leaves:
+            return updates, state
+        xp = namespace(*leaves)
+        squared = sum(xp.sum(g * g) for g in leaves)
+        norm = xp.sqrt(squared)
+        # max_norm / max(norm, max_norm) is exactly 1 when norm <= max_norm, with no
+        # Python branch on an array value. Adding norm - norm (0, or NaN for an
+        # infinite or NaN norm) makes a non-finite gradient give NaN updates, which
+        # the training loop reports, rather than a silent zero step.
+        scale = max_norm / xp.maximum(norm, xp.asarray(max_norm, dtype=norm.dtype))
+        scale = scale + (norm - norm)
+        clipped = tree_map(lambda g: g * xp.astype(scale, g.dtype), updates)
+        return clipped, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransformation:
+    """Multiply by ``-learning_rate`` (the minus sign makes it a descent step).
+
+    ``lr = factor * schedule(epoch, step)``, output ``-lr * u``. ``step`` counts this
+    transformation's updates from 0, ``epoch`` is set by :func:`set_epoch` and
+    ``factor`` (1 at first) by :func:`scale_learning_rate`. A float is a constant
+    schedule.
+
+    Args:
+        learning_rate: A number > 0 or a schedule ``(epoch, step) -> float``.
+
+    Returns:
+        The transformation, with a :class:`LearningRateState`.
+
+    Raises:
+        ValueError: if a numeric ``learning_rate`` is not a finite number > 0.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = scale_by_learning_rate(0.5)
+        >>> grads = {"dense_0": {"b": np.array([2.0])}}
+        >>> out, state = transform.update(grads, transform.init(grads), None)
+        >>> out["dense_0"]["b"], state
+        (array([-1.]), LearningRateState(step=1, epoch=0, factor=1.0, value=0.5))
+    """
+    schedule: Schedule = (
+        learning_rate if callable(learning_rate) else constant(learning_rate)
+    )
+
+    def init(params: Params) -> LearningRateState:
+        try:
+            value = float(schedule(0, 0))
+        except TypeError as error:
+            raise TypeError(
+                f"a learning-rate schedule is called as schedule(epoch, step) and "
+                f"returns a number; {schedule!r} failed with: {error}. Give it the "
+                "signature (epoch, step=0) -> float."
+            ) from error
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"the learning-rate schedule {schedule!r} gives {value!r} at epoch 0, "
+                "step 0; expected a finite number >= 0."
+            )
+        return LearningRateState(step=0, epoch=0, factor=1.0, value=value)
+
+    def update(
+        updates: Params, state: LearningRateState, params: Params | None = None
+    ) -> tuple[Params, LearningRateState]:
+        # float() keeps float32 updates float32 if a schedule returns a NumPy scalar.
+        rate = state.factor * float(schedule(state.epoch, state.step))
+        new_state = state._replace(step=state.step + 1, value=rate)
+        return tree_map(lambda u: -rate * u, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+def _check_eps(eps: Any) -> float:
+    return _check_real(
+        "eps",
+        eps,
+        low=0.0,
+        low_open=True,
+        fix="eps only guards against dividing by zero: use a small positive number "
+        "such as 1e-8.",
+    )
+
+
+def _map_learning_rate_states(
+    state: Any, function: Callable[[LearningRateState], LearningRateState]
+) -> tuple[Any, int]:
+    """Apply ``function`` to every LearningRateState in ``state``; count them."""
+    if isinstance(state, LearningRateState):
+        return function(state), 1
+    if isinstance(state, tuple):
+        found = 0
+        items = []
+        for item in state:
+            new_item, count = _map_learning_rate_states(item, function)
+            items.append(new_item)
+            found += count
+        if hasattr(state, "_fields"):
+            return type(state)(*items), found
+        return tuple(items), found
+    return state, 0
+
+
+def _no_learning_rate(opt_state: Any) -> ValueError:
+    return ValueError(
+        f"the optimizer state has no learning rate (no LearningRateState inside a "
+        f"{type(opt_state).__name__}). Build the optimizer with an alias such as "
+        "nntune.optim.adam(...) or end the chain with scale_by_learning_rate(...)."
+    )
+
+
+def set_epoch(opt_state: Any, epoch: int) -> Any:
+    """Return ``opt_state`` with ``epoch`` set in every :class:`LearningRateState`.
+
+    The training loop calls it at the start of each epoch (epochs counted from 0) so
+    that per-epoch schedules use the right epoch. A state with no learning rate is
+    returned unchanged.
+
+    Args:
+        opt_state: Any optimizer state (nested tuples and NamedTuples).
+        epoch: The epoch about to start (an integer >= 0).
+
+    Returns:
+        A new state; ``opt_state`` is not modified.
+
+    Raises:
+        ValueError: if ``epoch`` is not an integer >= 0.
+
+    Example:
+        >>> state = scale_by_learning_rate(0.1).init({})
+        >>> set_epoch((state,), 3)
+        (LearningRateState(step=0, epoch=3, factor=1.0, value=0.1),)
+    """
+    number: object = epoch  # checked at run time: configs and callers may pass floats
+    if isinstance(number, bool) or not isinstance(number, Integral) or number < 0:
+        raise ValueError(
+            f"epoch must be an integer >= 0 (epochs are counted from 0); got {epoch!r}."
+        )
+    new_epoch = int(epoch)
+    new_state, _ = _map_learning_rate_states(
+        opt_state, lambda state: state._replace(epoch=new_epoch)
+    )
+    return new_state
+
+
+def scale_learning_rate(opt_state: Any, factor: float) -> Any:
+    """Return ``opt_state`` with its learning rate multiplied by ``factor``.
+
+    Multiplies the ``factor`` of every :class:`LearningRateState`, so the schedule
+    keeps its shape and every later rate is scaled (reduce-on-plateau uses it). The
+    recorded ``value`` is scaled too, so :func:`current_learning_rate` shows the
+    reduction at once.
+
+    Args:
+        opt_state: Any optimizer state (nested tuples and NamedTuples).
+        factor: The multiplier (a finite number > 0, e.g. 0.1).
+
+    Returns:
+        A new state; ``opt_state`` is not modified.
+
+    Raises:
+        ValueError: if ``factor`` is not a finite number > 0 or the state has no
+            learning rate.
+
+    Example:
+        >>> state = scale_learning_rate(scale_by_learning_rate(0.1).init({}), 0.5)
+        >>> state.factor, current_learning_rate(state)
+        (0.5, 0.05)
+    """
+    factor = _check_real(
+        "factor",
+        factor,
+        low=0.0,
+        low_open=True,
+        fix="Use a multiplier such as 0.1 to reduce the learning rate.",
+    )
+    new_state, found = _map_learning_rate_states(
+        opt_state,
+        lambda state: state._replace(
+            factor=state.factor * factor, value=state.value * factor
+        ),
+    )
+    if not found:
+        raise _no_learning_rate(opt_state)
+    return new_state
+
+
+def current_learning_rate(opt_state: Any) -> float:
+    """Return the learning rate of the last update (the first LearningRateState's).
+
+    Before any update it is the rate of epoch 0, step 0.
+
+    Args:
+        opt_state: Any optimizer state (nested tuples and NamedTuples).
+
+    Returns:
+        The learning rate as a float.
+
+    Raises:
+        ValueError: if the state has no :class:`LearningRateState`.
+
+    Example:
+        >>> current_learning_rate((EmptyState(), scale_by_learning_rate(0.1).init({})))
+        0.1
+    """
+    found = _first_learning_rate_state(opt_state)
+    if found is None:
+        raise _no_learning_rate(opt_state)
+    return float(found.value)
+
+
+def _first_learning_rate_state(state: Any) -> LearningRateState | None:
+    if isinstance(state, LearningRateState):
+        return state
+    if isinstance(state, tuple):
+        for item in state:
+            found = _first_learning_rate_state(item)
+            if found is not None:
+                return found
+    return None

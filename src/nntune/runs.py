@@ -1,0 +1,299 @@
+"""A training run from a flat configuration: data, split, model, optimizer, run folder.
+
+This is what ``nntune train`` does, available from Python: :class:`TrainConfig` holds
+every setting (the same names as the command's flags and the TOML config keys) and
+:func:`run_training` trains, writes the run directory and returns the metrics::
+
+    runs/<name>/config.toml      every setting, to reproduce the run
+    runs/<name>/model.safetensors + model.json
+    runs/<name>/history.csv      per-epoch train/dev cost and accuracy, learning rate
+    runs/<name>/metrics.json     final train/dev/test metrics, epochs, timings
+    runs/<name>/checkpoint.*     the latest checkpoint (a rerun resumes from it)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._files import atomic_write_text
+from .architectures import mlp
+from .data.datasets import DATASETS, Dataset, load_dataset
+from .data.io import load_file
+from .data.split import train_dev_test_split
+from .model import Sequential
+from .optim import optimizer_from_name, schedule_from_name
+from .serialization import save_model
+from .training import Checkpoint, EarlyStopping, History, evaluate, fit
+
+DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
+DEFAULT_LEARNING_RATES = {"gd": 0.01, "momentum": 0.01}
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (flag ``--batch-size`` is ``batch_size``)."""
+
+    data: str = "moons"
+    n_samples: int | None = None
+    target: str | None = None
+    task: str | None = None
+    layers: tuple[int, ...] = (10, 5)
+    activation: str = "relu"
+    init: str = "he"
+    optimizer: str = "adam"
+    learning_rate: float | None = None
+    beta: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    epsilon: float | None = None
+    weight_decay: float | None = None
+    clip_norm: float | None = None
+    decay: str = "none"
+    decay_rate: float = 1.0
+    decay_interval: int = 1000
+    batch_size: int = 64
+    epochs: int = 100
+    l2: float = 0.0
+    keep_prob: float = 1.0
+    batch_norm: bool = False
+    standardize: bool = True
+    early_stopping: bool = False
+    patience: int = 10
+    dev: float | None = None
+    test: float | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    checkpoint_every: int | None = None
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.decay not in DECAYS:
+            raise ValueError(f"unknown decay {self.decay!r}; expected one of {DECAYS}.")
+        self.layers = tuple(self.layers)
+
+    @classmethod
+    def from_mapping(
+        cls, values: dict[str, Any], source: str = "config"
+    ) -> TrainConfig:
+        """Build from TOML keys (``batch_size`` or ``batch-size``), checking the names.
+
+        Raises:
+            ValueError: for an unknown key, with the closest known one.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        options: dict[str, Any] = {}
+        for key, value in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                import difflib
+
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{source}: unknown setting {key!r}.{hint}")
+            if name == "layers" and isinstance(value, str):
+                value = parse_layers(value)
+            options[name] = value
+        return cls(**options)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as a flat dict (None values left out), as written to TOML."""
+        values = dataclasses.asdict(self)
+        values["layers"] = list(self.layers)
+        return {key: value for key, value in values.items() if value is not None}
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that change the result (not ``out`` or ``epochs``)."""
+        values = self.settings()
+        for key in ("out", "epochs", "checkpoint_every"):
+            values.pop(key, None)
+        text = json.dumps(values, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def run_dir(self) -> Path:
+        """``out`` or ``runs/<data>-<fingerprint>``."""
+        if self.out:
+            return Path(self.out)
+        return Path("runs") / f"{Path(self.data).stem}-{self.fingerprint()[:8]}"
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """Parse ``"10,5"`` into ``(10, 5)``.
+
+    Example:
+        >>> parse_layers("10, 5")
+        (10, 5)
+    """
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            f"expected comma-separated hidden layer sizes such as 10,5; got {text!r}."
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"hidden layer sizes must be positive integers; got {text!r}.")
+    return sizes
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the model, its history and the final metrics."""
+
+    model: Sequential
+    history: History
+    metrics: dict[str, Any]
+    run_dir: Path
+
+
+def load_data(config: TrainConfig) -> Dataset:
+    """The data set named by ``config.data``: a built-in name or a file path."""
+    if config.data in DATASETS:
+        return load_dataset(config.data, n_samples=config.n_samples, seed=config.seed)
+    return load_file(config.data, target=config.target, task=config.task)
+
+
+def build_optimizer(config: TrainConfig) -> Any:
+    """The optimizer and learning-rate schedule of ``config``."""
+    rate = config.learning_rate
+    if rate is None:
+        rate = DEFAULT_LEARNING_RATES.get(config.optimizer, 0.001)
+    options: dict[str, Any] = {}
+    if config.decay == "interval":
+        options = {"decay_rate": config.decay_rate, "interval": config.decay_interval}
+    elif config.decay == "inverse_time":
+        options = {"decay_rate": config.decay_rate}
+    elif config.decay in ("exponential", "inverse_sqrt"):
+        options = {"k": config.decay_rate}
+    schedule = (
+        schedule_from_name(config.decay, rate, **options)
+        if config.decay != "none"
+        else rate
+    )
+    return optimizer_from_name(
+        config.optimizer,
+        learning_rate=schedule,
+        beta=config.beta,
+        beta1=config.beta1,
+        beta2=config.beta2,
+        eps=config.epsilon,
+        weight_decay=config.weight_decay,
+        clip_norm=config.clip_norm,
+    )
+
+
+def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
+    """Split the data, build and train the model, write the run directory.
+
+    A rerun with the same settings and folder resumes from the checkpoint there (and,
+    when the run had finished, only reports it); another run's checkpoint is refused.
+    """
+    started = time.perf_counter()
+    data = load_data(config)
+    split = train_dev_test_split(
+        data.y,
+        dev=config.dev,
+        test=config.test,
+        stratify=data.task != "regression",
+        seed=config.seed,
+    )
+    X_train, y_train = data.X[split.train], data.y[split.train]
+    outputs = data.n_classes if data.task == "multiclass" else None
+    if data.task == "regression":
+        outputs = 1 if data.y.ndim == 1 else data.y.shape[1]
+    model = mlp(
+        config.layers,
+        task=data.task,
+        outputs=outputs,
+        activation=config.activation,
+        init=config.init,
+        batch_norm=config.batch_norm,
+        keep_prob=config.keep_prob,
+        l2=config.l2,
+        standardize=config.standardize,
+    ).init(data.n_features, seed=config.seed, dtype=config.dtype)
+    if config.standardize:
+        model.adapt(X_train)
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    callbacks: list[Any] = []
+    if config.early_stopping:
+        callbacks.append(EarlyStopping("dev_cost", patience=config.patience))
+    every = config.checkpoint_every or max(1, config.epochs // 50)
+    checkpoint = Checkpoint(
+        run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
+    )
+    callbacks.append(checkpoint)
+    atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
+    history = fit(
+        model,
+        X_train,
+        y_train,
+        optimizer=build_optimizer(config),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        dev=(data.X[split.dev], data.y[split.dev]) if len(split.dev) else None,
+        callbacks=callbacks,
+        seed=config.seed,
+        progress=progress,
+    )
+    metrics: dict[str, Any] = {}
+    for name, indices in (
+        ("train", split.train),
+        ("dev", split.dev),
+        ("test", split.test),
+    ):
+        if len(indices):
+            x, targets = model.prepare(data.X[indices], data.y[indices])
+            cost, accuracy = evaluate(model, model.params, model.state, x, targets)
+            metrics[name] = {"cost": cost, "examples": len(indices)}
+            if accuracy is not None:
+                metrics[name]["accuracy"] = accuracy
+    metrics.update(
+        {
+            "epochs_run": history.epochs_run,
+            "best_epoch": _best_epoch(history),
+            "restored_best": history.best_epoch is not None,
+            "resumed_from_epoch": checkpoint.resumed_from,
+            "task": data.task,
+            "class_names": list(data.class_names),
+            "seconds": time.perf_counter() - started,
+            "run_dir": str(run_dir),
+        }
+    )
+    model.metadata = {
+        "task": data.task,
+        "class_names": list(data.class_names),
+        "data": config.data,
+        "fingerprint": config.fingerprint(),
+    }
+    save_model(model, run_dir / "model")
+    history.to_csv(run_dir / "history.csv")
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return RunResult(model, history, metrics, run_dir)
+
+
+def _best_epoch(history: History) -> int | None:
+    if history.best_epoch is not None:
+        return history.best_epoch
+    costs = history.column("dev_cost")
+    if not costs or costs[0] is None:
+        costs = history.column("train_cost")
+    if not costs:
+        return None
+    return int(np.nanargmin(np.asarray(costs, dtype=float))) + 1
+
+
+def _toml(settings: dict[str, Any]) -> str:
+    import tomli_w
+
+    return (
+        "# nntune train settings: nntune train --config config.toml reproduces the "
+        "run\n" + tomli_w.dumps(settings)
+    )
