@@ -43,6 +43,14 @@ from .ewa import (
     smooth,
     tree_ewa,
 )
+from .learning_rate import (
+    LearningRateState,
+    current_learning_rate,
+    scale_by_learning_rate,
+    scale_learning_rate,
+    set_epoch,
+)
+from .phased import piecewise_constant, warmup_cosine
 from .schedules import (
     SCHEDULES,
     Schedule,
@@ -51,28 +59,21 @@ from .schedules import (
     interval_decay,
     inverse_sqrt_decay,
     inverse_time_decay,
-    piecewise_constant,
     schedule_from_name,
-    warmup_cosine,
 )
 from .transforms import (
     AdamState,
     EmptyState,
     GradientTransformation,
-    LearningRateState,
     MomentumState,
     RmsState,
     add_decayed_weights,
     apply_updates,
     chain,
     clip_by_global_norm,
-    current_learning_rate,
     scale_by_adam,
-    scale_by_learning_rate,
     scale_by_momentum,
     scale_by_rms,
-    scale_learning_rate,
-    set_epoch,
 )
 
 __all__ = [

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .ewa import _check_real, check_decay
+from .learning_rate import scale_by_learning_rate
 from .schedules import Schedule
 from .transforms import (
     GradientTransformation,
@@ -25,7 +26,6 @@ from .transforms import (
     chain,
     clip_by_global_norm,
     scale_by_adam,
-    scale_by_learning_rate,
     scale_by_momentum,
     scale_by_rms,
 )
