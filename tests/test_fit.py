@@ -344,3 +344,18 @@ def test_course_optimization_lab_adam_beats_gd_and_interval_decay_rescues_gd():
     rescued = train(gd(interval_decay(0.1, decay_rate=1.0, interval=1000)), 3000)
     assert rescued["train_accuracy"] >= 0.9
     assert rescued["train_cost"] < plain["train_cost"] - 0.2
+
+
+def test_rich_progress_bar_draws_epochs_and_metrics():
+    stream = io.StringIO()
+    fit(
+        nntune.mlp([3]).init(2),
+        X,
+        Y,
+        epochs=5,
+        dev=(X_DEV, Y_DEV),
+        callbacks=[ProgressBar("rich", stream=stream)],
+    )
+    text = stream.getvalue()
+    assert "5/5" in text
+    assert "dev_accuracy" in text
