@@ -311,9 +311,9 @@ class ProgressBar(Callback):
             self._progress = Progress(
                 TextColumn("epoch"),
                 MofNCompleteColumn(),
-                BarColumn(),
-                TextColumn("{task.description}"),
+                BarColumn(bar_width=24),
                 TimeRemainingColumn(),
+                TextColumn("{task.description}"),
                 console=Console(file=stream),
                 transient=False,
             )
@@ -323,10 +323,12 @@ class ProgressBar(Callback):
             self._progress.start()
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
-        text = _describe(logs)
         if self._progress is not None:
-            self._progress.update(self._task, completed=epoch + 1, description=text)
+            self._progress.update(
+                self._task, completed=epoch + 1, description=_describe(logs, short=True)
+            )
             return
+        text = _describe(logs)
         every = max(1, trainer.epochs // 20)
         if (
             (epoch + 1) % every == 0
@@ -347,10 +349,19 @@ class ProgressBar(Callback):
             print(trainer.stop_reason, file=self._stream, flush=True)
 
 
-def _describe(logs: dict[str, Any]) -> str:
+_SHORT_NAMES = {
+    "train_cost": "cost",
+    "dev_cost": "dev",
+    "dev_accuracy": "acc",
+    "learning_rate": "lr",
+}
+
+
+def _describe(logs: dict[str, Any], short: bool = False) -> str:
+    # A bar on an 80-column terminal leaves room for short names only.
     parts = []
-    for name in ("train_cost", "dev_cost", "dev_accuracy", "learning_rate"):
+    for name, short_name in _SHORT_NAMES.items():
         value = logs.get(name)
         if value is not None:
-            parts.append(f"{name} {value:.4g}")
+            parts.append(f"{short_name if short else name} {value:.4g}")
     return "  ".join(parts)
