@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,7 @@ class Trainer:
     stop_training: bool = False
     stop_reason: str | None = None
     time_offset: float = 0.0
+    augment: Callable[[Any, np.random.Generator], Any] | None = None
 
     def stop(self, reason: str) -> None:
         """Ask the loop to stop after this epoch, saying why."""
@@ -92,6 +93,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     seed: int = 0,
     progress: str = "auto",
+    augment: Callable[[Any, np.random.Generator], Any] | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch optimization; return its history.
 
@@ -115,6 +117,9 @@ def fit(
             :class:`Checkpoint`.
         seed: seeds shuffling and dropout.
         progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"silent"``.
+        augment: ``augment(x_batch, rng) -> x_batch`` applied to every training
+            mini-batch (never to evaluation), e.g. an :class:`nntune.data.Augment`;
+            it must return a new array of the same shape.
 
     Raises:
         ValueError: for bad arguments or data (see :meth:`Sequential.prepare`).
@@ -161,6 +166,7 @@ def fit(
         batch_size=batch_size,
         seed=seed,
         callbacks=chosen,
+        augment=augment,
     )
     for callback in chosen:
         callback.on_train_begin(trainer)
@@ -188,8 +194,11 @@ def _run(trainer: Trainer, x: Any, targets: Any, dev: tuple[Any, Any] | None) ->
         rng = np.random.default_rng([trainer.seed, epoch])
         params, state, opt_state = trainer.params, trainer.state, trainer.opt_state
         for batch in minibatch_indices(m, trainer.batch_size, rng):
+            inputs = x[batch]
+            if trainer.augment is not None:
+                inputs = trainer.augment(inputs, rng)
             cost, grads, new_state = model.value_and_grad(
-                params, state, x[batch], targets[batch], rng=rng
+                params, state, inputs, targets[batch], rng=rng
             )
             value = float(cost)
             if not math.isfinite(value):
