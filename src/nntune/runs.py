@@ -27,7 +27,8 @@ from ._files import atomic_write_text
 from .architectures import mlp
 from .data.datasets import DATASETS, Dataset, load_dataset
 from .data.io import load_file
-from .data.split import train_dev_test_split
+from .data.split import split_warnings, train_dev_test_split
+from .diagnosis import diagnose
 from .model import Sequential
 from .optim import optimizer_from_name, schedule_from_name
 from .serialization import save_model
@@ -69,6 +70,7 @@ class TrainConfig:
     patience: int = 10
     dev: float | None = None
     test: float | None = None
+    train_dev: float | None = None
     seed: int = 0
     dtype: str = "float32"
     checkpoint_every: int | None = None
@@ -200,6 +202,7 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
         data.y,
         dev=config.dev,
         test=config.test,
+        train_dev=config.train_dev,
         stratify=data.task != "regression",
         seed=config.seed,
     )
@@ -246,6 +249,7 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
     metrics: dict[str, Any] = {}
     for name, indices in (
         ("train", split.train),
+        ("train_dev", split.train_dev),
         ("dev", split.dev),
         ("test", split.test),
     ):
@@ -265,8 +269,28 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
             "class_names": list(data.class_names),
             "seconds": time.perf_counter() - started,
             "run_dir": str(run_dir),
+            "warnings": split_warnings(
+                data.y[split.dev],
+                data.y[split.test],
+                data.X[split.dev],
+                data.X[split.test],
+            ),
         }
     )
+    if "accuracy" in metrics.get("train", {}) and "accuracy" in metrics.get("dev", {}):
+        # Human-level error unknown here: 0 (Bayes error ~ 0); `nntune diagnose RUN
+        # --human-error` redoes it with a better estimate.
+        def error(name: str) -> float | None:
+            accuracy = metrics.get(name, {}).get("accuracy")
+            return None if accuracy is None else 1 - accuracy
+
+        metrics["diagnosis"] = diagnose(
+            train_error=1 - metrics["train"]["accuracy"],
+            dev_error=1 - metrics["dev"]["accuracy"],
+            train_dev_error=error("train_dev"),
+            test_error=error("test"),
+            settings=config.settings(),
+        ).to_dict()
     model.metadata = {
         "task": data.task,
         "class_names": list(data.class_names),

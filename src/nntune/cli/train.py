@@ -149,6 +149,12 @@ def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
     type=click.FloatRange(0, 1, max_open=True),
     help="Test-set fraction (default 20%, at most 10,000 examples).",
 )
+@_option(
+    "--train-dev",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Train-dev fraction held out of training (separates variance from data "
+    "mismatch in the diagnosis; default none).",
+)
 @_option("--seed", type=int, help="Seed of the data, split, weights and shuffles (0).")
 @_option(
     "--dtype", type=click.Choice(["float32", "float64"]), help="Precision (float32)."
@@ -207,6 +213,8 @@ def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) ->
         click.echo(json.dumps({key: metrics[key] for key in keys if key in metrics}))
     elif not quiet:
         _print_summary(metrics)
+        for warning in metrics.get("warnings", []):
+            click.echo(f"Warning: {warning}", err=True)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -228,7 +236,7 @@ def _print_summary(metrics: dict[str, Any]) -> None:
     table.add_column("examples", justify="right")
     table.add_column("cost", justify="right")
     table.add_column("accuracy", justify="right")
-    for name in ("train", "dev", "test"):
+    for name in ("train", "train_dev", "dev", "test"):
         if name in metrics:
             row = metrics[name]
             accuracy = row.get("accuracy")
@@ -246,3 +254,12 @@ def _print_summary(metrics: dict[str, Any]) -> None:
         f"epochs run: {metrics['epochs_run']}{note}; best epoch: "
         f"{metrics['best_epoch']}; {metrics['seconds']:.1f}s"
     )
+    diagnosis = metrics.get("diagnosis")
+    if diagnosis:
+        console.print(
+            "Diagnosis (human-level error taken as 0; `nntune diagnose RUN "
+            f"--human-error E` refines it): [bold]{diagnosis['verdict']}[/]"
+        )
+        for item in diagnosis["recommendations"][:3]:
+            flag = f"  [cyan]{item['flag']}[/]" if item["flag"] else ""
+            console.print(f"  - {item['remedy']}{flag}")

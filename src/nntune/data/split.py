@@ -7,7 +7,7 @@ need to be big enough to tell models apart, so each is capped at 10,000 examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,18 @@ DEV_TEST_CAP = 10_000
 
 @dataclass(frozen=True)
 class Split:
-    """Index arrays of the train, dev and test sets (rows of the original data)."""
+    """Index arrays of the train, dev and test sets (rows of the original data).
+
+    ``train_dev`` is empty unless asked for: examples drawn like the training set but
+    held out of it, so that dev error can be split into variance and data mismatch.
+    """
 
     train: np.ndarray[Any, Any]
     dev: np.ndarray[Any, Any]
     test: np.ndarray[Any, Any]
+    train_dev: np.ndarray[Any, Any] = field(
+        default_factory=lambda: np.empty(0, dtype=np.int64)
+    )
 
 
 def default_sizes(m: int) -> tuple[int, int]:
@@ -61,6 +68,7 @@ def train_dev_test_split(
     test: float | int | None = None,
     stratify: bool = True,
     seed: Seed = 0,
+    train_dev: float | int | None = None,
 ) -> Split:
     """Split ``len(y)`` examples into train, dev and test index sets.
 
@@ -70,6 +78,8 @@ def train_dev_test_split(
         test: test-set size as a fraction or a count (default: :func:`default_sizes`).
         stratify: keep each class's share in every set (classification labels).
         seed: seeds the shuffle.
+        train_dev: size of a train-dev set taken from the training share (a
+            fraction of all examples or a count); default none.
 
     Raises:
         ValueError: if the sizes leave no training examples.
@@ -102,7 +112,67 @@ def train_dev_test_split(
             members = np.flatnonzero(inverse == index)
             rank[members] = (np.arange(len(members)) + 0.5) / len(members)
         order = order[np.argsort(rank, kind="stable")]
-    test_indices = np.sort(order[:n_test])
-    dev_indices = np.sort(order[n_test : n_test + n_dev])
-    train_indices = np.sort(order[n_test + n_dev :])
-    return Split(train_indices, dev_indices, test_indices)
+    n_train_dev = _count(train_dev, m, "train_dev") or 0
+    if n_dev + n_test + n_train_dev >= m:
+        raise ValueError(
+            f"dev ({n_dev}), test ({n_test}) and train-dev ({n_train_dev}) leave no "
+            f"training examples out of {m}; make them smaller."
+        )
+    # The order interleaves the classes, so each consecutive block is stratified.
+    cuts = np.cumsum([n_test, n_dev, n_train_dev])
+    test_indices, dev_indices, train_dev_indices, train_indices = (
+        np.sort(part) for part in np.split(order, cuts)
+    )
+    return Split(train_indices, dev_indices, test_indices, train_dev_indices)
+
+
+def split_warnings(
+    y_dev: Any, y_test: Any, X_dev: Any = None, X_test: Any = None
+) -> list[str]:
+    """Say when dev and test sets are too small or look drawn from different data.
+
+    - Too small: with ``n`` examples an error rate is known to about
+      ``1.96 * sqrt(0.25 / n)`` (95%); below 100 examples that is more than ±10
+      points, too coarse to tell models apart.
+    - Different distributions: class shares differ by more than 10 points, or a
+      feature's mean differs by more than half a standard deviation. The course's
+      rule is that dev and test sets come from the same distribution.
+
+    Example:
+        >>> split_warnings([0, 1] * 20, [0] * 40)[0].split(":")[0]
+        'the dev set has 40 examples'
+    """
+    notes = []
+    for name, labels in (("dev", y_dev), ("test", y_test)):
+        n = len(labels)
+        if 0 < n < 100:
+            notes.append(
+                f"the {name} set has {n} examples: its error rate is only known to "
+                f"about ±{100 * 1.96 * (0.25 / n) ** 0.5:.0f} points, too coarse to "
+                "tell close models apart; use more examples if you can"
+            )
+    dev, test = np.asarray(y_dev), np.asarray(y_test)
+    if len(dev) and len(test) and dev.ndim == 1 and dev.dtype.kind in "iub":
+        classes = np.union1d(np.unique(dev), np.unique(test))
+        shares = [np.mean(dev == c) - np.mean(test == c) for c in classes]
+        worst = int(np.argmax(np.abs(shares)))
+        if abs(shares[worst]) > 0.1:
+            notes.append(
+                f"dev and test look drawn from different distributions: class "
+                f"{classes[worst]} is {100 * np.mean(dev == classes[worst]):.0f}% "
+                "of dev "
+                f"but {100 * np.mean(test == classes[worst]):.0f}% of test; draw both "
+                "from the same data (shuffle before splitting)"
+            )
+    if X_dev is not None and X_test is not None and len(X_dev) > 1 and len(X_test) > 1:
+        a, b = np.asarray(X_dev, dtype=float), np.asarray(X_test, dtype=float)
+        spread = np.sqrt((a.var(axis=0) + b.var(axis=0)) / 2)
+        gap = np.abs(a.mean(axis=0) - b.mean(axis=0)) / np.where(spread > 0, spread, 1)
+        if gap.size and gap.max() > 0.5:
+            notes.append(
+                f"dev and test look drawn from different distributions: feature "
+                f"{int(gap.argmax())} differs by {gap.max():.1f} standard "
+                "deviations in "
+                "mean; draw both from the same data"
+            )
+    return notes

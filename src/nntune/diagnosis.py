@@ -1,0 +1,419 @@
+"""Bias and variance: from errors to a verdict and the basic recipe's remedies.
+
+With the course's definitions (errors are fractions, e.g. 0.11 for 11%)::
+
+    avoidable bias = training error - human-level (≈ Bayes) error
+    variance       = train-dev error - training error      (no train-dev set: dev error)
+    data mismatch  = dev error - train-dev error           (only with a train-dev set)
+    dev overfit    = test error - dev error                (only with a test error)
+
+Each is "high" when it exceeds its threshold (2 percentage points by default; set your
+own). The verdict names what is high: ``"high bias"``, ``"high variance"``, ``"high bias
+and high variance"``, ``"data mismatch"`` or ``"fine"``. The remedies follow the basic
+recipe, biggest problem first: for bias a bigger network, training longer, a better
+optimizer, another architecture; for variance more data, regularization (L2, dropout,
+augmentation), early stopping. Given the settings of a run they become concrete flags.
+
+Example:
+    >>> report = diagnose(train_error=0.01, dev_error=0.11, human_error=0.0)
+    >>> report.verdict, round(report.variance, 2)
+    ('high variance', 0.1)
+    >>> report.recommendations[0].remedy
+    'more data'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How large (as a fraction of examples) each gap must be to count as "high"."""
+
+    bias: float = 0.02
+    variance: float = 0.02
+    data_mismatch: float = 0.02
+    dev_overfit: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not (isinstance(value, int | float) and 0 <= value < 1):
+                raise ValueError(
+                    f"the {name} threshold must be a fraction in [0, 1) such as 0.02 "
+                    f"(2 percentage points); got {value!r}."
+                )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One remedy of the basic recipe, with the concrete change to try."""
+
+    problem: str
+    remedy: str
+    action: str
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Errors, the gaps between them, the verdict and what to do next."""
+
+    human_error: float
+    train_error: float
+    dev_error: float
+    train_dev_error: float | None
+    test_error: float | None
+    avoidable_bias: float
+    variance: float
+    data_mismatch: float | None
+    dev_overfit: float | None
+    verdict: str
+    problems: tuple[str, ...]
+    recommendations: tuple[Recommendation, ...]
+    thresholds: Thresholds
+    explanation: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable summary."""
+        document = asdict(self)
+        document["problems"] = list(self.problems)
+        document["explanation"] = list(self.explanation)
+        document["recommendations"] = [asdict(r) for r in self.recommendations]
+        return document
+
+    def __str__(self) -> str:
+        lines = [f"Verdict: {self.verdict}"]
+        lines.extend(f"  {line}" for line in self.explanation)
+        if self.recommendations:
+            lines.append("What to try, in order:")
+            for number, item in enumerate(self.recommendations, start=1):
+                flag = f"  [{item.flag}]" if item.flag else ""
+                lines.append(f"  {number}. {item.remedy}: {item.action}{flag}")
+        return "\n".join(lines)
+
+
+def _check_error(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if not (
+        isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1
+    ):
+        raise ValueError(
+            f"{name} must be a fraction of examples misclassified in [0, 1] (0.11 for "
+            f"11%); got {value!r}."
+        )
+
+
+def diagnose(
+    *,
+    train_error: float,
+    dev_error: float,
+    human_error: float = 0.0,
+    train_dev_error: float | None = None,
+    test_error: float | None = None,
+    thresholds: Thresholds | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Diagnosis:
+    """Diagnose bias, variance and data mismatch from error rates.
+
+    Args:
+        train_error: error on the training set.
+        dev_error: error on the dev set.
+        human_error: human-level error, the proxy for Bayes error (0 if unknown).
+        train_dev_error: error on a train-dev set (drawn like the training set but
+            not trained on); separates variance from data mismatch.
+        test_error: error on the test set; a gap to the dev error means the dev set
+            was overfit by tuning.
+        thresholds: when a gap counts as high (default 2 points each).
+        settings: the run's settings (``nntune train`` keys: layers, epochs, l2,
+            keep_prob, early_stopping, optimizer...) to turn remedies into flags.
+
+    Raises:
+        ValueError: for errors outside [0, 1].
+    """
+    for name, value in (
+        ("train_error", train_error),
+        ("dev_error", dev_error),
+        ("human_error", human_error),
+        ("train_dev_error", train_dev_error),
+        ("test_error", test_error),
+    ):
+        _check_error(name, value)
+    limits = thresholds or Thresholds()
+    bias = train_error - human_error
+    reference = train_dev_error if train_dev_error is not None else dev_error
+    variance = reference - train_error
+    mismatch = dev_error - train_dev_error if train_dev_error is not None else None
+    overfit = test_error - dev_error if test_error is not None else None
+    high_bias = bias > limits.bias
+    high_variance = variance > limits.variance
+    high_mismatch = mismatch is not None and mismatch > limits.data_mismatch
+    high_overfit = overfit is not None and overfit > limits.dev_overfit
+    if high_bias and high_variance:
+        verdict = "high bias and high variance"
+    elif high_bias:
+        verdict = "high bias"
+    elif high_variance:
+        verdict = "high variance"
+    elif high_mismatch:
+        verdict = "data mismatch"
+    else:
+        verdict = "fine"
+    problems = [
+        name
+        for name, high in (
+            ("high bias", high_bias),
+            ("high variance", high_variance),
+            ("data mismatch", high_mismatch),
+            ("overfit to the dev set", high_overfit),
+        )
+        if high
+    ]
+    gaps = {
+        "high bias": bias,
+        "high variance": variance,
+        "data mismatch": mismatch or 0.0,
+        "overfit to the dev set": overfit or 0.0,
+    }
+    problems.sort(key=lambda name: -gaps[name])  # the biggest problem first
+    recommendations = [r for name in problems for r in _remedies(name, settings or {})]
+    explanation = _explain(
+        human_error,
+        train_error,
+        dev_error,
+        train_dev_error,
+        test_error,
+        bias,
+        variance,
+        mismatch,
+        overfit,
+        limits,
+    )
+    return Diagnosis(
+        human_error,
+        train_error,
+        dev_error,
+        train_dev_error,
+        test_error,
+        bias,
+        variance,
+        mismatch,
+        overfit,
+        verdict,
+        tuple(problems),
+        tuple(recommendations),
+        limits,
+        tuple(explanation),
+    )
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _explain(
+    human: float,
+    train: float,
+    dev: float,
+    train_dev: float | None,
+    test: float | None,
+    bias: float,
+    variance: float,
+    mismatch: float | None,
+    overfit: float | None,
+    limits: Thresholds,
+) -> list[str]:
+    def judge(gap: float, limit: float) -> str:
+        return "high" if gap > limit else "low"
+
+    lines = [
+        f"avoidable bias = training error {_percent(train)} - human-level error "
+        f"{_percent(human)} = {_percent(bias)} ({judge(bias, limits.bias)}; high above "
+        f"{_percent(limits.bias)})",
+    ]
+    if train_dev is None:
+        lines.append(
+            f"variance = dev error {_percent(dev)} - training error "
+            f"{_percent(train)} = "
+            f"{_percent(variance)} ({judge(variance, limits.variance)}; high above "
+            f"{_percent(limits.variance)})"
+        )
+    else:
+        lines.append(
+            f"variance = train-dev error {_percent(train_dev)} - training error "
+            f"{_percent(train)} = {_percent(variance)} "
+            f"({judge(variance, limits.variance)}; high above "
+            f"{_percent(limits.variance)})"
+        )
+        lines.append(
+            f"data mismatch = dev error {_percent(dev)} - train-dev error "
+            f"{_percent(train_dev)} = {_percent(mismatch or 0.0)} "
+            f"({judge(mismatch or 0.0, limits.data_mismatch)}; high above "
+            f"{_percent(limits.data_mismatch)})"
+        )
+    if test is not None:
+        lines.append(
+            f"dev overfit = test error {_percent(test)} - dev error {_percent(dev)} = "
+            f"{_percent(overfit or 0.0)} ({judge(overfit or 0.0, limits.dev_overfit)})"
+        )
+    return lines
+
+
+def _bigger(layers: Any) -> str:
+    sizes = [int(u) for u in layers] if layers else [10, 5]
+    return ",".join(str(2 * u) for u in sizes)
+
+
+def _remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
+    epochs = int(s.get("epochs", 100))
+    l2 = float(s.get("l2", 0.0))
+    keep_prob = float(s.get("keep_prob", 1.0))
+    if problem == "high bias":
+        items = [
+            Recommendation(
+                problem,
+                "bigger network",
+                "more hidden units or layers fit the training set better",
+                f"--layers {_bigger(s.get('layers'))}",
+            ),
+            Recommendation(
+                problem,
+                "train longer",
+                "more epochs, until the training cost stops falling",
+                f"--epochs {2 * epochs}",
+            ),
+            Recommendation(
+                problem,
+                "better optimization",
+                "Adam with learning-rate decay usually fits faster than "
+                "plain gradient descent",
+                "--optimizer adam --decay inverse_time"
+                if s.get("optimizer", "adam") != "adam"
+                else "--decay inverse_time",
+            ),
+            Recommendation(
+                problem,
+                "another architecture or hyperparameters",
+                "search the hyperparameters (learning rate on a log scale)",
+            ),
+        ]
+        if l2 > 0 or keep_prob < 1:
+            items.insert(
+                0,
+                Recommendation(
+                    problem,
+                    "less regularization",
+                    "strong L2 or dropout can keep the network from fitting the "
+                    "training set",
+                    f"--l2 {l2 / 10:g}"
+                    if l2 > 0
+                    else f"--keep-prob {min(1.0, keep_prob + 0.1):g}",
+                ),
+            )
+        return items
+    if problem == "high variance":
+        next_keep_prob = 0.86 if keep_prob >= 1 else max(0.5, keep_prob - 0.1)
+        return [
+            Recommendation(
+                problem,
+                "more data",
+                "more training examples (or data augmentation for images) "
+                "narrow the gap between training and dev error",
+            ),
+            Recommendation(
+                problem,
+                "L2 regularization",
+                "penalize large weights (the course's labs use lambda 0.7)",
+                f"--l2 {max(0.7, 2 * l2):g}",
+            ),
+            Recommendation(
+                problem,
+                "dropout",
+                "randomly drop hidden units while training",
+                f"--keep-prob {next_keep_prob:g}",
+            ),
+            Recommendation(
+                problem,
+                "data augmentation",
+                "flips, shifts, small rotations and noise for image data",
+            ),
+            Recommendation(
+                problem,
+                "early stopping",
+                "stop when the dev cost stops improving and keep the best weights",
+                None if s.get("early_stopping") else "--early-stopping",
+            ),
+        ]
+    if problem == "data mismatch":
+        return [
+            Recommendation(
+                problem,
+                "error analysis",
+                "look at dev errors to learn how dev data differ from training data",
+            ),
+            Recommendation(
+                problem,
+                "make training data more like dev data",
+                "collect more data like the dev set, or synthesize it",
+            ),
+        ]
+    return [
+        Recommendation(
+            problem,
+            "bigger dev set",
+            "the dev set was overfit by tuning on it; get a bigger dev set",
+        )
+    ]
+
+
+def diagnose_run(
+    run_dir: str | Path,
+    *,
+    human_error: float = 0.0,
+    thresholds: Thresholds | None = None,
+) -> Diagnosis:
+    """Diagnose a run directory written by ``nntune train`` (its metrics and settings).
+
+    Raises:
+        ValueError: if the folder has no metrics.json, or the run is a regression
+            (which has costs, not error rates).
+    """
+    folder = Path(run_dir)
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(
+            f"{folder} has no metrics.json; give the folder of a finished "
+            "`nntune train` run (its --out), or pass the errors as numbers."
+        ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{folder / 'metrics.json'} is not valid JSON: {error}"
+        ) from None
+    if any("accuracy" not in metrics.get(name, {}) for name in ("train", "dev")):
+        raise ValueError(
+            f"the run in {folder} has no train and dev accuracy (a regression, or no "
+            "dev set): pass --train-error and --dev-error in your own error measure."
+        )
+    settings: dict[str, Any] = {}
+    config = folder / "config.toml"
+    if config.exists():
+        with config.open("rb") as file:
+            settings = tomllib.load(file)
+    test = metrics.get("test", {}).get("accuracy")
+    train_dev = metrics.get("train_dev", {}).get("accuracy")
+    return diagnose(
+        train_error=1 - metrics["train"]["accuracy"],
+        dev_error=1 - metrics["dev"]["accuracy"],
+        train_dev_error=None if train_dev is None else 1 - train_dev,
+        test_error=None if test is None else 1 - test,
+        human_error=human_error,
+        thresholds=thresholds,
+        settings=settings,
+    )
