@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,12 @@ from ._files import atomic_write_text
 from .architectures import mlp
 from .data.datasets import DATASETS, Dataset, load_dataset
 from .data.io import load_file
-from .data.split import split_warnings, train_dev_test_split
+from .data.split import Split, split_warnings, train_dev_test_split
 from .diagnosis import diagnose
 from .model import Sequential
 from .optim import optimizer_from_name, schedule_from_name
 from .serialization import save_model
-from .training import Checkpoint, EarlyStopping, History, evaluate, fit
+from .training import Callback, Checkpoint, EarlyStopping, History, evaluate, fit
 
 DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
 DEFAULT_LEARNING_RATES = {"gd": 0.01, "momentum": 0.01}
@@ -190,15 +191,9 @@ def build_optimizer(config: TrainConfig) -> Any:
     )
 
 
-def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
-    """Split the data, build and train the model, write the run directory.
-
-    A rerun with the same settings and folder resumes from the checkpoint there (and,
-    when the run had finished, only reports it); another run's checkpoint is refused.
-    """
-    started = time.perf_counter()
-    data = load_data(config)
-    split = train_dev_test_split(
+def split_data(config: TrainConfig, data: Dataset) -> Split:
+    """The train/dev/test (and train-dev) split of ``config``, stratified by class."""
+    return train_dev_test_split(
         data.y,
         dev=config.dev,
         test=config.test,
@@ -206,7 +201,10 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
         stratify=data.task != "regression",
         seed=config.seed,
     )
-    X_train, y_train = data.X[split.train], data.y[split.train]
+
+
+def build_model(config: TrainConfig, data: Dataset, X_train: Any) -> Sequential:
+    """The network of ``config`` for ``data``; its standardizer fits ``X_train``."""
     outputs = data.n_classes if data.task == "multiclass" else None
     if data.task == "regression":
         outputs = 1 if data.y.ndim == 1 else data.y.shape[1]
@@ -223,42 +221,82 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
     ).init(data.n_features, seed=config.seed, dtype=config.dtype)
     if config.standardize:
         model.adapt(X_train)
-    run_dir = config.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    callbacks: list[Any] = []
+    return model
+
+
+def train_model(
+    config: TrainConfig,
+    data: Dataset,
+    train: Any,
+    dev: Any,
+    *,
+    callbacks: Sequence[Callback] = (),
+    progress: str = "silent",
+) -> tuple[Sequential, History]:
+    """Build and train the model of ``config`` on rows ``train``, watching ``dev``."""
+    model = build_model(config, data, data.X[train])
+    chosen = list(callbacks)
     if config.early_stopping:
-        callbacks.append(EarlyStopping("dev_cost", patience=config.patience))
-    every = config.checkpoint_every or max(1, config.epochs // 50)
-    checkpoint = Checkpoint(
-        run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
-    )
-    callbacks.append(checkpoint)
-    atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
+        chosen.insert(0, EarlyStopping("dev_cost", patience=config.patience))
     history = fit(
         model,
-        X_train,
-        y_train,
+        data.X[train],
+        data.y[train],
         optimizer=build_optimizer(config),
         epochs=config.epochs,
         batch_size=config.batch_size,
-        dev=(data.X[split.dev], data.y[split.dev]) if len(split.dev) else None,
-        callbacks=callbacks,
+        dev=(data.X[dev], data.y[dev]) if len(dev) else None,
+        callbacks=chosen,
         seed=config.seed,
         progress=progress,
     )
-    metrics: dict[str, Any] = {}
-    for name, indices in (
-        ("train", split.train),
-        ("train_dev", split.train_dev),
-        ("dev", split.dev),
-        ("test", split.test),
-    ):
+    return model, history
+
+
+def evaluate_sets(
+    model: Sequential, data: Dataset, sets: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Cost, accuracy (classification) and size of each non-empty set of rows."""
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, indices in sets.items():
         if len(indices):
             x, targets = model.prepare(data.X[indices], data.y[indices])
             cost, accuracy = evaluate(model, model.params, model.state, x, targets)
             metrics[name] = {"cost": cost, "examples": len(indices)}
             if accuracy is not None:
                 metrics[name]["accuracy"] = accuracy
+    return metrics
+
+
+def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
+    """Split the data, build and train the model, write the run directory.
+
+    A rerun with the same settings and folder resumes from the checkpoint there (and,
+    when the run had finished, only reports it); another run's checkpoint is refused.
+    """
+    started = time.perf_counter()
+    data = load_data(config)
+    split = split_data(config, data)
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    every = config.checkpoint_every or max(1, config.epochs // 50)
+    checkpoint = Checkpoint(
+        run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
+    )
+    atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
+    model, history = train_model(
+        config, data, split.train, split.dev, callbacks=[checkpoint], progress=progress
+    )
+    metrics: dict[str, Any] = evaluate_sets(
+        model,
+        data,
+        {
+            "train": split.train,
+            "train_dev": split.train_dev,
+            "dev": split.dev,
+            "test": split.test,
+        },
+    )
     metrics.update(
         {
             "epochs_run": history.epochs_run,

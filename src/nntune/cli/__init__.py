@@ -56,6 +56,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 # Importing the command modules registers their commands on the group.
+from . import curves as curves  # noqa: E402
 from . import diagnose as diagnose  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
 from . import train as train  # noqa: E402
