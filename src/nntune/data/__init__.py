@@ -1,5 +1,30 @@
-"""Data: built-in datasets (and, later, splits, preprocessing, batches and loaders)."""
+"""Data: built-in datasets, splits, label encoding, mini-batches, augmentation, files."""
 
+from .augment import (
+    Augment,
+    GaussianNoise,
+    HorizontalFlip,
+    RandomRotation,
+    RandomShift,
+    rotate,
+)
 from .datasets import DATASETS, Dataset, list_datasets, load_dataset
+from .preprocessing import one_hot
+from .split import Split, split_warnings, train_dev_test_split
 
-__all__ = ["DATASETS", "Dataset", "list_datasets", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "Augment",
+    "Dataset",
+    "GaussianNoise",
+    "HorizontalFlip",
+    "RandomRotation",
+    "RandomShift",
+    "Split",
+    "list_datasets",
+    "load_dataset",
+    "one_hot",
+    "rotate",
+    "split_warnings",
+    "train_dev_test_split",
+]
