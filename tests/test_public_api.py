@@ -65,6 +65,9 @@ PUBLIC_API = {
     "ReduceLROnPlateau",
     "TrainingDivergedError",
     "fit",
+    "GradientHealth",
+    "GradientHealthReport",
+    "gradient_health",
 }
 
 

@@ -61,11 +61,14 @@ from .training import (
     Callback,
     Checkpoint,
     EarlyStopping,
+    GradientHealth,
+    GradientHealthReport,
     History,
     ProgressBar,
     ReduceLROnPlateau,
     TrainingDivergedError,
     fit,
+    gradient_health,
 )
 
 __version__ = "0.1.0"
@@ -87,6 +90,8 @@ __all__ = [
     "EarlyStopping",
     "ExponentialWeightedAverage",
     "GradientCheckReport",
+    "GradientHealth",
+    "GradientHealthReport",
     "History",
     "Identity",
     "Initializer",
@@ -115,6 +120,7 @@ __all__ = [
     "fit",
     "gd",
     "gradient_check",
+    "gradient_health",
     "layer_from_config",
     "list_datasets",
     "load_dataset",

@@ -1,4 +1,4 @@
-"""Data: built-in datasets, splits, label encoding, mini-batches, augmentation, files."""
+"""Data: built-in datasets, splits, labels, mini-batches, augmentation, files."""
 
 from .augment import (
     Augment,

@@ -9,6 +9,8 @@ from .callbacks import (
 )
 from .checkpoint import Checkpoint, CheckpointError
 from .fit import Trainer, TrainingDivergedError, evaluate, fit
+from .health import GradientHealthReport, LayerHealth, gradient_health, layer_statistics
+from .health_callback import GradientHealth
 from .history import History
 
 __all__ = [
@@ -16,12 +18,17 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "EarlyStopping",
+    "GradientHealth",
+    "GradientHealthReport",
     "History",
     "Improvement",
+    "LayerHealth",
     "ProgressBar",
     "ReduceLROnPlateau",
     "Trainer",
     "TrainingDivergedError",
     "evaluate",
     "fit",
+    "gradient_health",
+    "layer_statistics",
 ]
