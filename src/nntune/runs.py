@@ -33,7 +33,16 @@ from .diagnosis import diagnose
 from .model import Sequential
 from .optim import optimizer_from_name, schedule_from_name
 from .serialization import save_model
-from .training import Callback, Checkpoint, EarlyStopping, History, evaluate, fit
+from .training import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    GradientHealth,
+    History,
+    evaluate,
+    fit,
+    gradient_health,
+)
 
 DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
 DEFAULT_LEARNING_RATES = {"gd": 0.01, "momentum": 0.01}
@@ -284,8 +293,17 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
         run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
     )
     atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
+    sample = split.train[:256]
+    health = GradientHealth(
+        data.X[sample], data.y[sample], every=max(1, config.epochs // 10)
+    )
     model, history = train_model(
-        config, data, split.train, split.dev, callbacks=[checkpoint], progress=progress
+        config,
+        data,
+        split.train,
+        split.dev,
+        callbacks=[health, checkpoint],
+        progress=progress,
     )
     metrics: dict[str, Any] = evaluate_sets(
         model,
@@ -329,6 +347,14 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
             test_error=error("test"),
             settings=config.settings(),
         ).to_dict()
+    final_health = gradient_health(model, data.X[sample], data.y[sample])
+    metrics["gradient_health"] = {
+        "final": final_health.to_dict(),
+        "verdict_by_epoch": {
+            str(epoch): report.verdict
+            for epoch, report in sorted(health.reports.items())
+        },
+    }
     model.metadata = {
         "task": data.task,
         "class_names": list(data.class_names),

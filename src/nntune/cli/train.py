@@ -294,3 +294,8 @@ def _print_summary(metrics: dict[str, Any]) -> None:
         for item in diagnosis["recommendations"][:3]:
             flag = f"  [cyan]{item['flag']}[/]" if item["flag"] else ""
             console.print(f"  - {item['remedy']}{flag}")
+    health = metrics.get("gradient_health", {}).get("final")
+    if health and health["verdict"] != "healthy":
+        console.print(f"Gradient health: [bold yellow]{health['verdict']}[/]")
+        for suggestion in health["suggestions"][:2]:
+            console.print(f"  - {suggestion}")
