@@ -1,14 +1,179 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from sklearn.datasets import make_circles, make_moons
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_iris,
+    load_wine,
+    make_blobs,
+    make_circles,
+    make_moons,
+)
 
 from nntune import list_datasets, load_dataset
+from nntune.data.datasets import DATASETS, GENERATED
+
+NNTUNE = [str(Path(sys.executable).with_name("nntune"))]
+
+# name: (examples, features, task, class names) with the default options
+EXPECTED = {
+    "blobs": (300, 2, "multiclass", ("0", "1", "2")),
+    "breast_cancer": (569, 30, "binary", ("malignant", "benign")),
+    "circles": (300, 2, "binary", ("outer", "inner")),
+    "digits": (1797, 64, "multiclass", tuple("0123456789")),
+    "flower": (400, 2, "binary", ("red", "blue")),
+    "iris": (150, 4, "multiclass", ("setosa", "versicolor", "virginica")),
+    "moons": (300, 2, "binary", ("0", "1")),
+    "spiral": (300, 2, "multiclass", ("0", "1", "2")),
+    "wine": (178, 13, "multiclass", ("class_0", "class_1", "class_2")),
+}
+FIXED = sorted(set(DATASETS) - set(GENERATED))
 
 
 def test_list():
-    assert list_datasets() == ["circles", "digits", "moons"]
+    assert list_datasets() == sorted(EXPECTED)
+    assert list_datasets() == sorted(DATASETS)
+    assert FIXED == ["breast_cancer", "digits", "iris", "wine"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_dataset_has_its_shape_task_and_classes(name):
+    n, d, task, class_names = EXPECTED[name]
+    data = load_dataset(name, seed=4)
+    assert data.name == name
+    assert data.X.shape == (n, d)
+    assert data.X.dtype == np.float64
+    assert data.y.shape == (n,)
+    assert data.y.dtype == np.int64
+    assert (data.task, data.class_names) == (task, class_names)
+    assert (data.n_features, data.n_classes) == (d, len(class_names))
+    assert sorted(np.unique(data.y)) == list(range(len(class_names)))
+    assert data.description
+    assert data.image_shape is None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_dataset_is_seeded(name):
+    options = {"n_samples": 60} if name in FIXED else {}
+    first = load_dataset(name, seed=7, **options)
+    again = load_dataset(name, seed=7, **options)
+    other = load_dataset(name, seed=8, **options)
+    np.testing.assert_array_equal(first.X, again.X)
+    np.testing.assert_array_equal(first.y, again.y)
+    assert not np.array_equal(first.X, other.X)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_dataset_touches_the_global_rng(name):
+    np.random.seed(123)  # noqa: NPY002 (the legacy global RNG is what is checked)
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    load_dataset(name, n_samples=50, seed=1)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+
+
+def course_flower(seed, m=400, noise=0.2):
+    """The course's load_planar_dataset, with a seeded generator for np.random."""
+    rng = np.random.default_rng(seed)
+    N = m // 2
+    X = np.zeros((m, 2))
+    Y = np.zeros(m, dtype=np.int64)
+    a = 4
+    for j in range(2):
+        ix = range(N * j, N * (j + 1))
+        t = np.linspace(j * 3.12, (j + 1) * 3.12, N) + rng.standard_normal(N) * noise
+        r = a * np.sin(4 * t) + rng.standard_normal(N) * noise
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        Y[ix] = j
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    ("seed", "options"),
+    [(1, {}), (3, {"n_samples": 100}), (0, {"noise": 0.0}), (5, {"noise": 0.5})],
+)
+def test_flower_follows_the_course_formula(seed, options):
+    X, y = course_flower(seed, options.get("n_samples", 400), options.get("noise", 0.2))
+    data = load_dataset("flower", seed=seed, **options)
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.y, y)
+
+
+def test_flower_without_noise_lies_on_the_petals():
+    data = load_dataset("flower", noise=0.0)
+    t = np.concatenate([np.linspace(j * 3.12, (j + 1) * 3.12, 200) for j in (0, 1)])
+    radius = np.hypot(data.X[:, 0], data.X[:, 1])
+    np.testing.assert_allclose(radius, np.abs(4 * np.sin(4 * t)), atol=1e-12)
+
+
+def test_flower_with_an_odd_size():
+    data = load_dataset("flower", n_samples=401)
+    assert np.bincount(data.y).tolist() == [201, 200]
+
+
+def test_spiral_follows_cs231n():
+    data = load_dataset("spiral", n_samples=150, n_classes=5, seed=2)
+    rng = np.random.default_rng(2)
+    for j in range(5):
+        t = np.linspace(j * 4, (j + 1) * 4, 30) + rng.standard_normal(30) * 0.2
+        r = np.linspace(0.0, 1, 30)
+        arm = data.X[data.y == j]
+        np.testing.assert_array_equal(arm, np.c_[r * np.sin(t), r * np.cos(t)])
+    assert data.class_names == ("0", "1", "2", "3", "4")
+
+
+def test_blobs_match_scikit_learn():
+    data = load_dataset("blobs", n_samples=90, noise=0.5, n_classes=4, seed=6)
+    X, y = make_blobs(
+        n_samples=90, centers=4, n_features=2, cluster_std=0.5, random_state=6
+    )
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.y, y)
+    assert load_dataset("blobs", n_classes=2).task == "binary"
+
+
+@pytest.mark.parametrize(
+    ("name", "loader"),
+    [("breast_cancer", load_breast_cancer), ("iris", load_iris), ("wine", load_wine)],
+)
+def test_scikit_learn_sets_keep_their_data_and_class_names(name, loader):
+    bunch = loader()
+    data = load_dataset(name)
+    np.testing.assert_array_equal(data.X, bunch.data)
+    np.testing.assert_array_equal(data.y, bunch.target)
+    assert data.class_names == tuple(bunch.target_names)
+
+
+@pytest.mark.parametrize("name", FIXED)
+def test_fixed_sets_subsample_their_rows(name):
+    full = load_dataset(name)
+    small = load_dataset(name, n_samples=40, seed=3)
+    assert small.X.shape == (40, full.n_features)
+    assert small.class_names == full.class_names
+    rows = {tuple(row): label for row, label in zip(full.X, full.y, strict=True)}
+    assert all(
+        rows[tuple(row)] == label for row, label in zip(small.X, small.y, strict=True)
+    )
+    np.testing.assert_array_equal(load_dataset(name, n_samples=len(full.y)).X, full.X)
+
+
+@pytest.mark.parametrize("name", FIXED)
+def test_noise_is_refused_by_fixed_sets(name):
+    with pytest.raises(ValueError, match=f"{name} is a fixed dataset; noise applies"):
+        load_dataset(name, noise=0.1)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_noise_changes_generated_sets(name):
+    quiet = load_dataset(name, noise=0.01, seed=1)
+    noisy = load_dataset(name, noise=0.3, seed=1)
+    assert not np.array_equal(quiet.X, noisy.X)
+    assert "0.3" in noisy.description
 
 
 def test_moons_defaults_follow_the_course():
@@ -54,9 +219,71 @@ def test_digits():
         ({"name": "moons", "n_samples": 1}, "n_samples must be an integer >= 2"),
         ({"name": "moons", "noise": -1}, "noise must be a number >= 0"),
         ({"name": "digits", "noise": 0.1}, "digits is a fixed dataset"),
+        ({"name": "moons", "noise": True}, "noise must be a number >= 0"),
+        (
+            {"name": "iris", "n_samples": 151},
+            r"iris has 150 examples; n_samples must be at most 150 \(got 151\)",
+        ),
+        ({"name": "moons", "n_classes": 3}, "moons has a fixed number of classes"),
+        ({"name": "spiral", "n_classes": 1}, "n_classes must be between 2 and"),
+        ({"name": "blobs", "n_classes": 2.5}, "n_classes must be an integer"),
+        (
+            {"name": "spiral", "n_samples": 4, "n_classes": 5},
+            r"n_classes must be between 2 and n_samples \(4\)",
+        ),
     ],
 )
 def test_errors(kwargs, message):
     name = kwargs.pop("name")
     with pytest.raises(ValueError, match=message):
         load_dataset(name, **kwargs)
+
+
+def test_datasets_command_json_end_to_end():
+    result = subprocess.run(
+        [*NNTUNE, "datasets", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["datasets"]
+    assert [row["name"] for row in rows] == list_datasets()
+    for row in rows:
+        n, d, task, class_names = EXPECTED[row["name"]]
+        assert row == {
+            "name": row["name"],
+            "task": task,
+            "n_samples": n,
+            "n_features": d,
+            "n_classes": len(class_names),
+            "description": load_dataset(row["name"]).description,
+        }
+
+
+def test_datasets_command_prints_a_table():
+    result = subprocess.run(
+        [*NNTUNE, "datasets"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"COLUMNS": "160", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == [
+        "name",
+        "task",
+        "examples",
+        "features",
+        "classes",
+        "description",
+    ]
+    assert any(
+        line.split()[:5] == ["digits", "multiclass", "1,797", "64", "10"]
+        for line in lines
+    )
+    for name in list_datasets():
+        assert any(line.startswith(name + " ") for line in lines)

@@ -68,6 +68,10 @@ PUBLIC_API = {
     "GradientHealth",
     "GradientHealthReport",
     "gradient_health",
+    # data files
+    "DataFileError",
+    "load_file",
+    "save_file",
 }
 
 

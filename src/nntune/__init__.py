@@ -20,7 +20,14 @@ from .backend import (
     namespace,
     resolve_dtype,
 )
-from .data import Dataset, list_datasets, load_dataset
+from .data import (
+    DataFileError,
+    Dataset,
+    list_datasets,
+    load_dataset,
+    load_file,
+    save_file,
+)
 from .data.split import train_dev_test_split
 from .gradcheck import (
     GradientCheckReport,
@@ -84,6 +91,7 @@ __all__ = [
     "BinaryCrossEntropy",
     "Callback",
     "Checkpoint",
+    "DataFileError",
     "Dataset",
     "Dense",
     "Dropout",
@@ -124,6 +132,7 @@ __all__ = [
     "layer_from_config",
     "list_datasets",
     "load_dataset",
+    "load_file",
     "load_model",
     "make_rng",
     "mlp",
@@ -135,6 +144,7 @@ __all__ = [
     "resolve_dtype",
     "rmsprop",
     "run_training",
+    "save_file",
     "save_model",
     "sigmoid",
     "softmax",

@@ -55,6 +55,8 @@ class TrainConfig:
     data: str = "moons"
     n_samples: int | None = None
     target: str | None = None
+    x_key: str | None = None
+    y_key: str | None = None
     task: str | None = None
     layers: tuple[int, ...] = (10, 5)
     activation: str = "relu"
@@ -168,7 +170,13 @@ def load_data(config: TrainConfig) -> Dataset:
     """The data set named by ``config.data``: a built-in name or a file path."""
     if config.data in DATASETS:
         return load_dataset(config.data, n_samples=config.n_samples, seed=config.seed)
-    return load_file(config.data, target=config.target, task=config.task)
+    return load_file(
+        config.data,
+        target=config.target,
+        task=config.task,
+        x_key=config.x_key,
+        y_key=config.y_key,
+    )
 
 
 def build_optimizer(config: TrainConfig) -> Any:

@@ -37,14 +37,23 @@ TRAIN_OPTIONS = [
         "flags given on the command line override it.",
     ),
     _option(
-        "--data", help="Built-in dataset (moons, circles, digits) or a .csv/.npz file."
+        "--data",
+        help="Built-in dataset (see `nntune datasets`) or a data file: .csv, "
+        ".parquet, .npy, .npz, .h5/.hdf5.",
     ),
+    _option(
+        "--x-key", help="Features dataset of an HDF5/.npz file (e.g. train_set_x)."
+    ),
+    _option("--y-key", help="Labels dataset of an HDF5/.npz file (e.g. train_set_y)."),
     _option(
         "--n-samples",
         type=click.IntRange(min=2),
         help="Examples to generate or sample.",
     ),
-    _option("--target", help="Label column of a CSV file (default: the last column)."),
+    _option(
+        "--target",
+        help="Label column of a CSV/Parquet file (default: the last column).",
+    ),
     _option(
         "--task",
         type=click.Choice(["binary", "multiclass", "regression"]),

@@ -9,12 +9,15 @@ from .augment import (
     rotate,
 )
 from .datasets import DATASETS, Dataset, list_datasets, load_dataset
+from .formats import DataFileError
+from .io import load_file, save_file
 from .preprocessing import one_hot
 from .split import Split, split_warnings, train_dev_test_split
 
 __all__ = [
     "DATASETS",
     "Augment",
+    "DataFileError",
     "Dataset",
     "GaussianNoise",
     "HorizontalFlip",
@@ -23,8 +26,10 @@ __all__ = [
     "Split",
     "list_datasets",
     "load_dataset",
+    "load_file",
     "one_hot",
     "rotate",
+    "save_file",
     "split_warnings",
     "train_dev_test_split",
 ]

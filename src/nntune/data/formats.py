@@ -1,0 +1,224 @@
+"""Readers and writers of tables (CSV, Parquet), and what every format shares.
+
+A reader turns a file into :class:`RawData` (features, raw labels, class names when the
+file stores them); a writer turns a :class:`~nntune.data.datasets.Dataset` into the
+bytes of a file. NumPy and HDF5 files are in :mod:`nntune.data.array_formats`;
+validation, label encoding and atomic writes in :mod:`nntune.data.io`. pandas and
+pyarrow are imported only when Parquet is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .datasets import Dataset
+
+
+class DataFileError(ValueError):
+    """A data file is missing, damaged or does not hold a labelled data set."""
+
+
+class MissingExtraError(ImportError, ValueError):
+    """An optional dependency is not installed (also a ValueError: a usage mistake)."""
+
+
+class RawData(NamedTuple):
+    """What a reader found, before validation: features, labels, class names."""
+
+    X: np.ndarray[Any, Any]
+    labels: np.ndarray[Any, Any]
+    class_names: tuple[str, ...] | None = None
+    x_name: str = "X"
+    y_name: str = "y"
+
+
+def require(module: str, purpose: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(
+            f"{purpose} needs {module}, which is not installed. Install the data "
+            'extra: pip install "nntune[data]".'
+        ) from None
+
+
+def unreadable(source: Path, kind: str, error: BaseException) -> DataFileError:
+    """The error for a file a library could not parse: the path, not a traceback."""
+    return DataFileError(
+        f"could not read {source} as {kind}: {error}. The file is damaged, "
+        f"truncated or not {kind}; write it again (nntune.save_file writes every "
+        "supported format)."
+    )
+
+
+def feature_names(n_features: int, target: str) -> list[str]:
+    """Column names ``x0, x1, ...`` for files that name columns."""
+    names = [f"x{i}" for i in range(n_features)]
+    if target in names:
+        raise ValueError(
+            f"target column name {target!r} is also the name of a feature column "
+            f"(features are named x0..x{n_features - 1}); choose another target name."
+        )
+    return names
+
+
+# CSV ---------------------------------------------------------------------------------
+
+
+def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawData:
+    """A header row, then one example per line; ``target`` names the label column."""
+    try:
+        with source.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            rows = [(reader.line_num, row) for row in reader if row]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise unreadable(source, "UTF-8 CSV text", error) from None
+    if len(rows) < 2:
+        raise DataFileError(
+            f"{source} needs a header row and at least one data row; it has "
+            f"{len(rows)} non-empty line(s)."
+        )
+    (_, header), body = rows[0], rows[1:]
+    name = target if target is not None else header[-1]
+    if name not in header:
+        raise DataFileError(
+            f"{source} has no column {name!r}; its columns are {header}. Pass "
+            "--target (target=) with one of them."
+        )
+    column = header.index(name)
+    for line, row in body:
+        if len(row) != len(header):
+            raise DataFileError(
+                f"{source}: line {line} has {len(row)} fields; the header has "
+                f"{len(header)}. Quote fields that contain commas."
+            )
+    features = [i for i in range(len(header)) if i != column]
+    X = np.empty((len(body), len(features)))
+    for j, i in enumerate(features):
+        for r, (line, row) in enumerate(body):
+            try:
+                X[r, j] = float(row[i]) if row[i].strip() else np.nan
+            except ValueError:
+                raise DataFileError(
+                    f"{source}: column {header[i]!r} is not numeric (line {line}: "
+                    f"{row[i]!r}). Encode categories as numbers or drop the column."
+                ) from None
+    labels = np.array([row[column].strip() for _, row in body])
+    empty = [line for (line, _), label in zip(body, labels, strict=True) if not label]
+    if empty:
+        raise DataFileError(
+            f"{source}: target column {name!r} is empty on {len(empty)} line(s) "
+            f"(first: line {empty[0]}). Drop those rows or fill in their labels."
+        )
+    with contextlib.suppress(ValueError):  # text class names stay text
+        labels = labels.astype(np.float64)
+    return RawData(X, labels, None, "features", repr(name))
+
+
+def write_csv(data: Dataset, target: str, x_key: str, y_key: str) -> bytes:
+    """Features as ``x0, x1, ...`` (shortest exact decimals), then the target."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*feature_names(data.n_features, target), target])
+    # Class names as text (reading encodes them in sorted order); targets as the
+    # shortest decimals that read back to the same float64.
+    labels: list[str] = (
+        [data.class_names[code] for code in data.y.tolist()]
+        if data.class_names
+        else [repr(float(value)) for value in data.y.tolist()]
+    )
+    for row, label in zip(data.X.tolist(), labels, strict=True):
+        writer.writerow([*map(repr, row), label])
+    return buffer.getvalue().encode("utf-8")
+
+
+# Parquet -----------------------------------------------------------------------------
+
+
+def read_parquet(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawData:
+    """A table; ``target`` names the label column, a categorical keeps class order."""
+    pd = require("pandas", "Reading Parquet")
+    require("pyarrow", "Reading Parquet")
+    try:
+        frame = pd.read_parquet(source, engine="pyarrow")
+    except Exception as error:
+        raise unreadable(source, "Parquet", error) from None
+    columns = [str(c) for c in frame.columns]
+    name = target if target is not None else (columns[-1] if columns else "")
+    if name not in columns:
+        raise DataFileError(
+            f"{source} has no column {name!r}; its columns are {columns}. Pass "
+            "--target (target=) with one of them."
+        )
+    frame.columns = columns
+    X = np.empty((len(frame), len(columns) - 1))
+    for j, column in enumerate(c for c in columns if c != name):
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            X[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        values = values.astype(object)
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy())
+        if len(bad):
+            raise DataFileError(
+                f"{source}: column {column!r} is not numeric (row {bad[0] + 1}: "
+                f"{values.iloc[bad[0]]!r}). Encode categories as numbers or drop "
+                "the column."
+            )
+        X[:, j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    series = frame[name]
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        _check_no_missing_labels(source, name, codes < 0)
+        names = tuple(str(c) for c in series.cat.categories)
+        return RawData(X, codes.astype(np.int64), names, "features", repr(name))
+    _check_no_missing_labels(source, name, series.isna().to_numpy())
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        labels = series.to_numpy(dtype=np.float64)
+    else:
+        labels = np.array([str(value) for value in series])
+    return RawData(X, labels, None, "features", repr(name))
+
+
+def _check_no_missing_labels(source: Path, name: str, missing: Any) -> None:
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise DataFileError(
+            f"{source}: target column {name!r} is missing in {len(rows)} row(s) "
+            f"(first: row {rows[0] + 1}). Drop those rows or fill in their labels."
+        )
+
+
+def write_parquet(data: Dataset, target: str, x_key: str, y_key: str) -> bytes:
+    """Features as float64 columns ``x0, x1, ...``; class labels as a categorical."""
+    pd = require("pandas", "Writing Parquet")
+    require("pyarrow", "Writing Parquet")
+    frame = pd.DataFrame(data.X, columns=feature_names(data.n_features, target))
+    if data.class_names:
+        frame[target] = pd.Categorical.from_codes(
+            data.y, categories=list(data.class_names)
+        )
+    else:
+        frame[target] = np.asarray(data.y, dtype=np.float64)
+    payload: bytes = frame.to_parquet(None, engine="pyarrow", index=False)
+    return payload
+
+
+class Format(NamedTuple):
+    """How to read and write one kind of file."""
+
+    kind: str
+    read: Callable[[Path, Any, Any, Any], RawData]
+    write: Callable[[Dataset, Any, str, str], bytes]
+    named_arrays: bool  # x_key/y_key choose the arrays; else target picks a column
