@@ -195,3 +195,28 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert history_rows(tmp_path / "killed" / "history.csv") == history_rows(
         tmp_path / "straight" / "history.csv"
     )
+
+
+def test_augmentation_for_image_data(tmp_path):
+    result = train(
+        "--data",
+        "digits",
+        "--layers",
+        "16",
+        "--epochs",
+        "3",
+        "--augment",
+        "flip,shift:1,rotate:5,noise:0.1",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    plain = train(
+        "--data", "digits", "--layers", "16", "--epochs", "3", "--json", cwd=tmp_path
+    )
+    assert json.loads(result.stdout)["train"] != json.loads(plain.stdout)["train"]
+    refused = train("--augment", "flip", "--epochs", "2", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "augmentation works on images" in refused.stderr
+    unknown = train("--data", "digits", "--augment", "zoom", cwd=tmp_path)
+    assert "unknown augmentation 'zoom'" in unknown.stderr

@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,13 @@ import numpy as np
 
 from ._files import atomic_write_text
 from .architectures import mlp
+from .data.augment import (
+    Augment,
+    GaussianNoise,
+    HorizontalFlip,
+    RandomRotation,
+    RandomShift,
+)
 from .data.datasets import DATASETS, Dataset, load_dataset
 from .data.io import load_file
 from .data.split import Split, split_warnings, train_dev_test_split
@@ -83,6 +90,7 @@ class TrainConfig:
     dev: float | None = None
     test: float | None = None
     train_dev: float | None = None
+    augment: str | None = None
     seed: int = 0
     dtype: str = "float32"
     checkpoint_every: int | None = None
@@ -208,6 +216,47 @@ def build_optimizer(config: TrainConfig) -> Any:
     )
 
 
+def build_augment(config: TrainConfig, data: Dataset) -> Augment | None:
+    """The augmentation of ``config.augment`` for image data, or None.
+
+    The spec is a comma-separated list: ``flip[:probability]``, ``shift[:pixels]``,
+    ``rotate[:degrees]``, ``noise[:std]``, e.g. ``"flip,shift:2,rotate:10"``.
+
+    Raises:
+        ValueError: for an unknown transform or data without an image shape.
+    """
+    if not config.augment:
+        return None
+    if data.image_shape is None:
+        raise ValueError(
+            f"augmentation works on images, and {data.name} has no image shape; "
+            "use it with image data (e.g. digits, or an HDF5 file of images)."
+        )
+    makers: dict[str, Callable[[float | None], Any]] = {
+        "flip": lambda v: HorizontalFlip(0.5 if v is None else v),
+        "shift": lambda v: RandomShift(1 if v is None else int(v)),
+        "rotate": lambda v: RandomRotation(10.0 if v is None else v),
+        "noise": lambda v: GaussianNoise(0.05 if v is None else v),
+    }
+    transforms = []
+    for part in config.augment.split(","):
+        name, _, value = part.strip().partition(":")
+        if name not in makers:
+            raise ValueError(
+                f"unknown augmentation {name!r}; expected flip, shift, rotate or "
+                "noise, each optionally with ':value' (e.g. shift:2)."
+            )
+        try:
+            number = float(value) if value else None
+        except ValueError:
+            raise ValueError(
+                f"augmentation {part!r}: ':{value}' is not a number."
+            ) from None
+        transforms.append(makers[name](number))
+    height, width, channels = data.image_shape
+    return Augment(*transforms, image_shape=(height, width, channels))
+
+
 def split_data(config: TrainConfig, data: Dataset) -> Split:
     """The train/dev/test (and train-dev) split of ``config``, stratified by class."""
     return train_dev_test_split(
@@ -266,6 +315,7 @@ def train_model(
         callbacks=chosen,
         seed=config.seed,
         progress=progress,
+        augment=build_augment(config, data),
     )
     return model, history
 

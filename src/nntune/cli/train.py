@@ -173,6 +173,11 @@ TRAIN_OPTIONS = [
         "mismatch in the diagnosis; default none).",
     ),
     _option(
+        "--augment",
+        help="Image augmentation per training mini-batch: flip, shift[:pixels], "
+        "rotate[:degrees], noise[:std], comma-separated (e.g. flip,shift:1).",
+    ),
+    _option(
         "--seed", type=int, help="Seed of the data, split, weights and shuffles (0)."
     ),
     _option(

@@ -220,6 +220,7 @@ def _fixed(
     description: str,
     n_samples: int | None,
     seed: int,
+    image_shape: tuple[int, ...] | None = None,
 ) -> Dataset:
     if n_samples is not None and n_samples > len(y):
         raise ValueError(
@@ -233,7 +234,8 @@ def _fixed(
         )
         X, y = X[keep], y[keep]
     task = "binary" if len(class_names) == 2 else "multiclass"
-    return Dataset(name, X, y, task, tuple(str(c) for c in class_names), description)
+    names = tuple(str(c) for c in class_names)
+    return Dataset(name, X, y, task, names, description, image_shape=image_shape)
 
 
 def _digits(
@@ -250,6 +252,7 @@ def _digits(
         "8x8 images of handwritten digits, pixel values 0..16",
         n_samples,
         seed,
+        image_shape=(8, 8, 1),
     )
 
 
