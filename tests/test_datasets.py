@@ -55,7 +55,7 @@ def test_each_dataset_has_its_shape_task_and_classes(name):
     assert (data.n_features, data.n_classes) == (d, len(class_names))
     assert sorted(np.unique(data.y)) == list(range(len(class_names)))
     assert data.description
-    assert data.image_shape is None
+    assert data.image_shape == ((8, 8, 1) if name == "digits" else None)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
