@@ -72,6 +72,9 @@ PUBLIC_API = {
     "DataFileError",
     "load_file",
     "save_file",
+    # framework export
+    "to_onnx",
+    "to_torch",
 }
 
 

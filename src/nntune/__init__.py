@@ -29,6 +29,7 @@ from .data import (
     save_file,
 )
 from .data.split import train_dev_test_split
+from .export import to_onnx, to_torch
 from .gradcheck import (
     GradientCheckReport,
     ParameterCheck,
