@@ -149,5 +149,7 @@ __all__ = [
     "save_model",
     "sigmoid",
     "softmax",
+    "to_onnx",
+    "to_torch",
     "train_dev_test_split",
 ]
