@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nntune-installed
 
-.PHONY: venv demo test lint typecheck pytest bench clean
+.PHONY: venv browser demo test lint typecheck pytest bench clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,14 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+# The report test renders HTML in Debian's headless Chromium (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the report's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	}
+
+pytest: venv browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

@@ -335,7 +335,9 @@ def evaluate_sets(
     return metrics
 
 
-def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
+def run_training(
+    config: TrainConfig, *, progress: str = "auto", report: bool = True
+) -> RunResult:
     """Split the data, build and train the model, write the run directory.
 
     A rerun with the same settings and folder resumes from the checkpoint there (and,
@@ -421,8 +423,26 @@ def run_training(config: TrainConfig, *, progress: str = "auto") -> RunResult:
     }
     save_model(model, run_dir / "model")
     history.to_csv(run_dir / "history.csv")
+    history.to_json(run_dir / "history.json")  # with the per-iteration costs
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    if report:
+        _write_report(run_dir, metrics)
     return RunResult(model, history, metrics, run_dir)
+
+
+def _write_report(run_dir: Path, metrics: dict[str, Any]) -> None:
+    try:
+        from .report.html import write_run_report
+    except ImportError:  # pragma: no cover - the plots extra is not installed
+        metrics.setdefault("warnings", []).append(
+            'no report.html: install the plots extra (pip install "nntune[plots]")'
+        )
+        return
+    try:
+        metrics["report"] = str(write_run_report(run_dir))
+    except ValueError as error:  # matplotlib missing: the run itself is complete
+        metrics.setdefault("warnings", []).append(f"no report.html: {error}")
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
 
 def _best_epoch(history: History) -> int | None:

@@ -56,9 +56,13 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 # Importing the command modules registers their commands on the group.
+from . import compare as compare  # noqa: E402
 from . import curves as curves  # noqa: E402
+from . import datasets as datasets  # noqa: E402
 from . import diagnose as diagnose  # noqa: E402
+from . import evaluate as evaluate  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
+from . import report as report  # noqa: E402
 from . import train as train  # noqa: E402
 
 __all__ = ["main"]

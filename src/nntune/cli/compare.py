@@ -1,0 +1,130 @@
+"""``nntune compare``: train variants that differ in one or more settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import main
+from .train import config_from, train_options
+
+
+@main.command()
+@click.argument(
+    "config_path",
+    required=False,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
+@train_options
+@click.option(
+    "--vary",
+    "vary",
+    multiple=True,
+    required=True,
+    help="SETTING=VALUE,VALUE,... to vary (repeat for a grid), e.g. "
+    "init=zeros,random:10,he or optimizer=gd,momentum,adam; layer sizes "
+    "with '/': layers=10/5,20/10.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress and no table.")
+def compare(
+    config_path: Path | None,
+    config_file: Path | None,
+    vary: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+    **flags: Any,
+) -> None:
+    r"""Train one model per variant, everything else equal, and compare them.
+
+    \b
+    nntune compare --data circles --layers 10,5 --optimizer gd \
+        --learning-rate 0.01 --batch-size 300 --epochs 15000 \
+        --vary init=zeros,random:10,he --seed 1
+
+    Prints train/dev/test accuracy and cost, epochs and time per variant, and writes
+    results.json and one report.html with the curves overlaid (into --out, default
+    runs/compare-<hash>).
+    """
+    from ..compare import compare as run_compare
+    from ..compare import parse_vary, write_results
+
+    if config_path is not None and config_file is not None:
+        raise click.UsageError("give the config file once (CONFIG or --config).")
+    config = config_from(config_path or config_file, flags)
+    grid = parse_vary(vary)
+    key = json.dumps([config.settings(), list(vary)], sort_keys=True, default=str)
+    folder = (
+        Path(config.out)
+        if config.out
+        else Path("runs") / ("compare-" + hashlib.sha256(key.encode()).hexdigest()[:8])
+    )
+
+    def progress(index: int, variant: Any) -> None:
+        if quiet or as_json:
+            return
+        dev = variant.metrics.get("dev", {})
+        shown = (
+            f"dev accuracy {dev['accuracy']:.3f}"
+            if "accuracy" in dev
+            else (f"dev cost {dev.get('cost', float('nan')):.4f}")
+        )
+        click.echo(
+            f"[{index + 1}/{len(grid)}] {variant.name}: {shown} "
+            f"({variant.metrics['seconds']:.1f}s)",
+            err=True,
+        )
+
+    variants = run_compare(config, grid, on_variant=progress)
+    report = write_results(variants, folder, title=f"Comparison on {config.data}")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "variants": [v.to_dict() for v in variants],
+                    "report": str(report),
+                    "folder": str(folder),
+                }
+            )
+        )
+        return
+    if quiet:
+        return
+    _print_table(variants)
+    click.echo(f"report: {report}", file=sys.stdout)
+
+
+def _print_table(variants: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Comparison")
+    table.add_column("variant")
+    for name in ("train", "dev", "test"):
+        table.add_column(f"{name} acc", justify="right")
+    for name in ("train", "dev", "test"):
+        table.add_column(f"{name} cost", justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("time", justify="right")
+    for variant in variants:
+        m = variant.metrics
+        accuracies = [
+            f"{m[s]['accuracy']:.3f}" if "accuracy" in m.get(s, {}) else ""
+            for s in ("train", "dev", "test")
+        ]
+        costs = [
+            f"{m[s]['cost']:.4f}" if s in m else "" for s in ("train", "dev", "test")
+        ]
+        table.add_row(
+            variant.name,
+            *accuracies,
+            *costs,
+            str(m["epochs_run"]),
+            f"{m['seconds']:.1f}s",
+        )
+    Console().print(table)

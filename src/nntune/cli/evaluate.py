@@ -1,0 +1,142 @@
+"""``nntune evaluate`` and ``nntune predict``: use a trained run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from . import main
+
+_RUN = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@main.command()
+@click.argument("run_dir", type=_RUN)
+@click.option(
+    "--data",
+    required=True,
+    help="Built-in dataset or a labelled data file (.csv, .parquet, .npy, .npz, .h5).",
+)
+@click.option("--target", help="Label column of a CSV/Parquet file (default: last).")
+@click.option("--x-key", help="Features dataset of an HDF5/.npz file.")
+@click.option("--y-key", help="Labels dataset of an HDF5/.npz file.")
+@click.option(
+    "--n-samples", type=click.IntRange(min=2), help="Examples of a built-in dataset."
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of a generated built-in dataset.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="Print nothing.")
+def evaluate(
+    run_dir: Path,
+    data: str,
+    target: str | None,
+    x_key: str | None,
+    y_key: str | None,
+    n_samples: int | None,
+    seed: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Evaluate the model of RUN_DIR on labelled data: cost, accuracy, confusion.
+
+    The model standardizes its inputs itself, with the training set's statistics.
+    """
+    from ..inference import evaluate_model, load_run_model
+    from ..runs import TrainConfig, load_data
+
+    model = load_run_model(run_dir)
+    config = TrainConfig(
+        data=data,
+        target=target,
+        x_key=x_key,
+        y_key=y_key,
+        n_samples=n_samples,
+        seed=seed,
+    )
+    result = evaluate_model(model, load_data(config))
+    if as_json:
+        click.echo(json.dumps(result))
+    elif not quiet:
+        _print_evaluation(result)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    line = f"{result['examples']} examples, cost {result['cost']:.4f}"
+    if "accuracy" in result:
+        line += f", accuracy {result['accuracy']:.4f}"
+    console.print(line)
+    if "confusion_matrix" in result:
+        table = Table(title="Confusion matrix (rows: true class, columns: predicted)")
+        table.add_column("")
+        names = result["class_names"]
+        for name in names:
+            table.add_column(name, justify="right")
+        for name, row in zip(names, result["confusion_matrix"], strict=True):
+            table.add_row(name, *map(str, row))
+        console.print(table)
+
+
+@main.command()
+@click.argument("run_dir", type=_RUN)
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Features to predict on (.csv, .parquet, .npy, .npz, .h5).",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write predictions: .csv (with p_<class> columns) or .npz.",
+)
+@click.option("--target", help="A label column in the input to ignore.")
+@click.option("--x-key", help="Features dataset of an HDF5/.npz input.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+@click.option("--quiet", is_flag=True, help="Print nothing.")
+def predict(
+    run_dir: Path,
+    input_path: Path,
+    output_path: Path,
+    target: str | None,
+    x_key: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Predict with the model of RUN_DIR and write the predictions to a file."""
+    from ..data.features import load_features, save_predictions
+    from ..inference import class_names, load_run_model, predict
+
+    model = load_run_model(run_dir)
+    X = load_features(
+        input_path, int(model.in_features or 0), target=target, x_key=x_key
+    )
+    labels, probabilities = predict(model, X)
+    names = class_names(model) if probabilities is not None else None
+    written = save_predictions(output_path, labels, probabilities, names)
+    summary: dict[str, Any] = {"predictions": len(labels), "output": str(written)}
+    if probabilities is not None:
+        values, counts = np.unique(labels, return_counts=True)
+        summary["counts"] = {
+            str(v): int(c) for v, c in zip(values, counts, strict=True)
+        }
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(f"wrote {len(labels)} predictions to {written}")

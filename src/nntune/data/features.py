@@ -1,0 +1,185 @@
+"""Read features without labels (for predictions) and write predictions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._files import atomic_write_bytes
+from .formats import DataFileError, require
+
+
+def _from_table(
+    columns: list[str], values: Any, n_features: int, target: str | None, source: Path
+) -> np.ndarray[Any, Any]:
+    drop = (
+        target
+        if target is not None
+        else (
+            "target" if "target" in columns and len(columns) == n_features + 1 else None
+        )
+    )
+    if target is not None and target not in columns:
+        raise DataFileError(
+            f"{source} has no column {target!r}; its columns are {columns}."
+        )
+    keep = [i for i, name in enumerate(columns) if name != drop]
+    if len(keep) != n_features:
+        raise DataFileError(
+            f"{source} has {len(keep)} feature columns but the model expects "
+            f"{n_features}; columns: {columns}. Name a label column to drop with "
+            "--target, or give the features the model was trained on."
+        )
+    return np.asarray(values)[:, keep]
+
+
+def _read_csv(source: Path) -> tuple[list[str], np.ndarray[Any, Any]]:
+    with source.open(newline="", encoding="utf-8") as file:
+        rows = [row for row in csv.reader(file) if row]
+    if len(rows) < 2:
+        raise DataFileError(f"{source} needs a header row and at least one data row.")
+    header, body = rows[0], rows[1:]
+    table = np.full((len(body), len(header)), np.nan)
+    for r, row in enumerate(body):
+        if len(row) != len(header):
+            raise DataFileError(
+                f"{source}: line {r + 2} has {len(row)} fields; the header has "
+                f"{len(header)}."
+            )
+        for c, cell in enumerate(row):
+            try:
+                table[r, c] = float(cell) if cell.strip() else np.nan
+            except ValueError:
+                table[r, c] = np.nan  # a text label column; only features are checked
+    return header, table
+
+
+def _named_array(names: list[str], x_key: str | None, source: Path) -> str:
+    if x_key is not None:
+        if x_key not in names:
+            raise DataFileError(f"{source} has no array {x_key!r}; it holds {names}.")
+        return x_key
+    for candidate in ("X", *[n for n in names if n.endswith("_x")]):
+        if candidate in names:
+            return candidate
+    if len(names) == 1:
+        return names[0]
+    raise DataFileError(
+        f"{source} holds {names}; name the features with --x-key (e.g. --x-key "
+        f"{names[0]})."
+    )
+
+
+def load_features(
+    path: str | Path,
+    n_features: int,
+    *,
+    target: str | None = None,
+    x_key: str | None = None,
+) -> np.ndarray[Any, Any]:
+    """Load a 2-D float array of ``n_features`` columns to predict on.
+
+    CSV and Parquet: every column is a feature, except ``target`` (or a column named
+    "target" when there is exactly one column too many). ``.npy``: a 2-D array.
+    ``.npz`` and HDF5: the array ``x_key`` (default ``X`` or the one ``*_x``); images
+    are flattened to rows.
+
+    Raises:
+        ValueError: for a missing file, unknown type, wrong column count or NaN.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise DataFileError(f"input file {source} does not exist.")
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        columns, table = _read_csv(source)
+        X = _from_table(columns, table, n_features, target, source)
+    elif suffix == ".parquet":
+        pandas = require("pandas", "Reading Parquet")
+        frame = pandas.read_parquet(source)
+        X = _from_table(
+            [str(c) for c in frame.columns],
+            frame.to_numpy(dtype=float, na_value=np.nan),
+            n_features,
+            target,
+            source,
+        )
+    elif suffix == ".npy":
+        X = np.load(source, allow_pickle=False)
+    elif suffix == ".npz":
+        with np.load(source, allow_pickle=False) as archive:
+            X = archive[_named_array(list(archive.files), x_key, source)]
+    elif suffix in (".h5", ".hdf5"):
+        h5py = require("h5py", "Reading HDF5")
+        with h5py.File(source, "r") as file:
+            names = [name for name in file if isinstance(file[name], h5py.Dataset)]
+            X = file[_named_array(names, x_key, source)][()]
+    else:
+        raise DataFileError(
+            f"{source} has an unsupported type {suffix!r}; expected .csv, .parquet, "
+            ".npy, .npz, .h5 or .hdf5."
+        )
+    X = np.asarray(X)
+    if X.ndim < 2 or X.dtype.kind not in "biuf":
+        raise DataFileError(
+            f"{source}: expected numeric features of shape (examples, features); got "
+            f"shape {X.shape} and dtype {X.dtype}."
+        )
+    X = X.reshape(len(X), -1).astype(np.float64)
+    if X.shape[1] != n_features:
+        raise DataFileError(
+            f"{source} has {X.shape[1]} features per example but the model expects "
+            f"{n_features}."
+        )
+    bad = ~np.all(np.isfinite(X), axis=1)
+    if bad.any():
+        raise DataFileError(
+            f"{source}: {int(bad.sum())} row(s) have NaN or infinite features (first "
+            f"data row {int(np.flatnonzero(bad)[0]) + 1}); drop or impute them."
+        )
+    return X
+
+
+def save_predictions(
+    path: str | Path,
+    labels: Any,
+    probabilities: Any = None,
+    class_names: list[str] | None = None,
+) -> Path:
+    """Write predictions (and class probabilities) as CSV or ``.npz``, atomically."""
+    destination = Path(path)
+    suffix = destination.suffix.lower()
+    labels = np.asarray(labels)
+    if suffix == ".npz":
+        buffer = io.BytesIO()
+        arrays = {"prediction": labels}
+        if probabilities is not None:
+            arrays["probabilities"] = np.asarray(probabilities)
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(destination, buffer.getvalue())
+        return destination
+    if suffix != ".csv":
+        raise DataFileError(
+            f"predictions are written as .csv or .npz; got {destination.name}."
+        )
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    header = (
+        ["prediction"]
+        if labels.ndim == 1
+        else [f"prediction_{i}" for i in range(labels.shape[1])]
+    )
+    if probabilities is not None:
+        header += [f"p_{name}" for name in (class_names or [])]
+    writer.writerow(header)
+    for index in range(len(labels)):
+        row = [str(v) for v in np.atleast_1d(labels[index])]
+        if probabilities is not None:
+            row += [repr(float(p)) for p in probabilities[index]]
+        writer.writerow(row)
+    atomic_write_bytes(destination, text.getvalue().encode("utf-8"))
+    return destination

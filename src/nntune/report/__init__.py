@@ -1,0 +1,27 @@
+"""Reports of training runs: plots as PNG bytes and self-contained HTML pages.
+
+``nntune report RUN_DIR`` writes ``RUN_DIR/report.html``; from Python::
+
+    from nntune.report import write_run_report
+    write_run_report("runs/moons")
+
+The plots need the ``plots`` extra (matplotlib), imported only when a plot is drawn.
+"""
+
+from .html import (
+    read_history,
+    read_run,
+    render_comparison_report,
+    render_run_report,
+    write_comparison_report,
+    write_run_report,
+)
+
+__all__ = [
+    "read_history",
+    "read_run",
+    "render_comparison_report",
+    "render_run_report",
+    "write_comparison_report",
+    "write_run_report",
+]

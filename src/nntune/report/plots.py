@@ -1,0 +1,485 @@
+r"""Plots of training runs, each returned as the bytes of a 640x400 PNG.
+
+Every function draws one figure in the same style (training set blue, dev set orange,
+mini-batches grey, one colour per class or per run) with matplotlib's Agg renderer
+and no pyplot state, so it is safe in scripts, servers and tests. The bytes can be
+written to a file or embedded in HTML (:mod:`nntune.report.html`).
+
+matplotlib is the ``plots`` extra: it is imported when a plot is drawn, and a
+missing install raises ``ValueError`` naming the extra.
+
+Example:
+    >>> from nntune import History
+    >>> history = History(iterations=[0.9, 0.7, 0.6, 0.5])
+    >>> history.append({"epoch": 1, "train_cost": 0.65, "dev_cost": 0.7})
+    >>> history.append({"epoch": 2, "train_cost": 0.5, "dev_cost": 0.55})
+    >>> cost_curves(history).startswith(b"\x89PNG")
+    True
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ..optim.ewa import smooth
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+SIZE = (6.4, 4.0)
+"""Figure size in inches; at ``DPI`` 100 that is 640x400 pixels."""
+DPI = 100
+TRAIN_COLOR = "#1f77b4"
+DEV_COLOR = "#ff7f0e"
+BATCH_COLOR = "#6e7781"
+PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#7f7f7f",
+)
+"""Colours of classes and of runs, in order (cycled past ten)."""
+_STYLE: dict[Any, Any] = {
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 9,
+    "legend.framealpha": 0.85,
+    "savefig.facecolor": "white",
+}
+
+
+class HistoryLike(Protocol):
+    """What the plots read from a :class:`~nntune.History`."""
+
+    @property
+    def iterations(self) -> Sequence[float]:
+        """The cost of each mini-batch, in order."""
+
+    @property
+    def epochs(self) -> Sequence[Mapping[str, Any]]:
+        """One row of metrics per epoch (``epoch``, ``train_cost``, ...)."""
+
+
+def cost_curves(
+    history: HistoryLike, *, beta: float = 0.9, best_epoch: int | None = None
+) -> bytes:
+    """Draw the training and dev cost per epoch, over the mini-batch cost.
+
+    Each mini-batch cost ``theta_t`` is drawn faintly at its fractional epoch ``t / n``
+    (``n`` mini-batches per epoch), with its bias-corrected EWA on top::
+
+        v_t = beta * v_{t-1} + (1 - beta) * theta_t,    v_hat_t = v_t / (1 - beta^t)
+
+    Args:
+        history: The run's history; ``iterations`` may be empty.
+        beta: The EWA weight, in ``[0, 1)``; it averages about ``1/(1-beta)`` batches.
+        best_epoch: Marked with a dotted line when given.
+
+    Returns:
+        The PNG file's bytes.
+
+    Raises:
+        ValueError: if the history has no epochs, ``beta`` is outside ``[0, 1)``
+            or matplotlib is missing.
+    """
+    epochs = _epochs(history)
+    batches = np.asarray(history.iterations, dtype=np.float64)
+    smoothed = smooth(batches, beta) if batches.size else batches
+
+    def draw(figure: Figure, axes: Axes) -> None:
+        if batches.size:
+            steps = np.arange(1, batches.size + 1) * epochs[-1] / batches.size
+            axes.plot(
+                steps,
+                batches,
+                color=BATCH_COLOR,
+                alpha=0.3,
+                linewidth=0.7,
+                label="mini-batch cost",
+            )
+            axes.plot(
+                steps,
+                smoothed,
+                color=BATCH_COLOR,
+                linewidth=1.2,
+                label=f"mini-batch cost (EWA, β={beta:g})",
+            )
+        _epoch_lines(axes, history, epochs, "cost")
+        _finish(axes, "Cost", "cost", best_epoch)
+        if _spread(_column(history, "train_cost"), _column(history, "dev_cost")) > 100:
+            axes.set_yscale("log")
+
+    return _render(draw)
+
+
+def accuracy_curves(history: HistoryLike, *, best_epoch: int | None = None) -> bytes:
+    """Draw the training and dev accuracy per epoch.
+
+    Raises:
+        ValueError: if the history has no accuracy (a regression) or no epochs.
+    """
+    epochs = _epochs(history)
+    if not _has(history, "train_accuracy", "dev_accuracy"):
+        raise ValueError("the history has no accuracy (a regression run has none).")
+
+    def draw(figure: Figure, axes: Axes) -> None:
+        _epoch_lines(axes, history, epochs, "accuracy")
+        _finish(axes, "Accuracy", "accuracy", best_epoch)
+        _percent_axis(axes)
+
+    return _render(draw)
+
+
+def learning_rate_curve(history: HistoryLike) -> bytes:
+    """Draw the learning rate of each epoch, on a log axis when it varies > 10x.
+
+    Raises:
+        ValueError: if no epoch recorded a learning rate.
+    """
+    epochs = _epochs(history)
+    rates = _column(history, "learning_rate")
+    if not np.isfinite(rates).any():
+        raise ValueError("the history has no learning rate.")
+
+    def draw(figure: Figure, axes: Axes) -> None:
+        marker = "o" if epochs.size <= 30 else None
+        axes.plot(epochs, rates, color=TRAIN_COLOR, marker=marker, markersize=4)
+        finite = rates[np.isfinite(rates)]
+        if _spread(rates) > 10:
+            axes.set_yscale("log")
+        elif finite.min() == finite.max():  # show a constant rate as one, from 0
+            axes.set_ylim(0, 1.5 * finite.max() if finite.max() > 0 else 1)
+            axes.set_title(f"constant: {finite.max():g}", loc="right", fontsize=9)
+        _finish(axes, "Learning rate", "learning rate", None, legend=False)
+
+    return _render(draw)
+
+
+def decision_boundary(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    class_names: Sequence[str] | None = None,
+    resolution: int = 200,
+    margin: float = 0.1,
+    max_points: int = 2000,
+) -> bytes:
+    """Draw a classifier's regions over 2-D inputs, with the points by class.
+
+    ``model.predict_proba`` is evaluated on a ``resolution x resolution`` grid spanning
+    the points plus ``margin`` times their range on each side. Binary: the probability
+    of class 1 shaded, the boundary ``p = 0.5`` drawn; multiclass: each grid point
+    coloured by its most probable class.
+
+    Args:
+        model: A fitted classifier with ``predict_proba`` (a Sequential or estimator).
+        X: Inputs, shape ``(n_examples, 2)``, in the units the model was trained on.
+        y: Class labels (``0..k-1``), shape ``(n_examples,)``.
+        class_names: Legend names of the classes (default ``"0"``, ``"1"``, ...).
+        resolution: Grid points along each axis.
+        margin: Share of the data's range added on each side.
+        max_points: At most this many points are drawn (a seeded sample).
+
+    Raises:
+        ValueError: if ``X`` is not 2-D with two features or ``y`` does not match.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    labels = _labels(y)
+    if X.ndim != 2 or X.shape[1] != 2 or len(labels) != len(X):
+        raise ValueError(
+            f"a decision boundary needs X of shape (n_examples, 2) and n labels; got "
+            f"X of shape {X.shape} and {len(labels)} labels."
+        )
+    low, high = X.min(axis=0), X.max(axis=0)
+    if len(X) > max_points:  # the grid spans them all; the scatter stays readable
+        shown = np.random.default_rng(0).choice(len(X), max_points, replace=False)
+        X, labels = X[shown], labels[shown]
+    pad = margin * np.where(high > low, high - low, 1.0)
+    grid = [np.linspace(low[i] - pad[i], high[i] + pad[i], resolution) for i in (0, 1)]
+    xx, yy = np.meshgrid(*grid)
+    points = np.column_stack([xx.ravel(), yy.ravel()])
+    proba = np.asarray(model.predict_proba(points), dtype=np.float64)
+    k = max(proba.shape[1], int(labels.max()) + 1)
+    names = list(class_names) if class_names else [str(i) for i in range(k)]
+
+    def draw(figure: Figure, axes: Axes) -> None:
+        from matplotlib.colors import LinearSegmentedColormap, ListedColormap
+
+        if proba.shape[1] == 2:
+            shades = LinearSegmentedColormap.from_list(
+                "classes", [PALETTE[0], "#ffffff", PALETTE[1]]
+            )
+            p1 = proba[:, 1].reshape(xx.shape)
+            filled = axes.contourf(
+                xx, yy, p1, levels=np.linspace(0, 1, 11), cmap=shades, alpha=0.45
+            )
+            axes.contour(xx, yy, p1, levels=[0.5], colors="#24292f", linewidths=1.5)
+            bar = figure.colorbar(filled, ax=axes, fraction=0.05, pad=0.02)
+            bar.set_label(f"P({names[1] if len(names) > 1 else 1})")
+        else:
+            regions = proba.argmax(axis=1).reshape(xx.shape)
+            colors = ListedColormap([_color(i) for i in range(k)])
+            levels = np.arange(k + 1) - 0.5
+            axes.contourf(xx, yy, regions, levels=levels, cmap=colors, alpha=0.25)
+            axes.contour(
+                xx, yy, regions, levels=levels, colors="#24292f", linewidths=0.6
+            )
+        for label in np.unique(labels):
+            chosen = labels == label
+            name = names[label] if label < len(names) else str(label)
+            axes.scatter(
+                X[chosen, 0],
+                X[chosen, 1],
+                s=16,
+                color=_color(int(label)),
+                edgecolors="white",
+                linewidths=0.4,
+                label=name,
+            )
+        axes.set_xlim(grid[0][0], grid[0][-1])
+        axes.set_ylim(grid[1][0], grid[1][-1])
+        axes.grid(False)
+        axes.set_xlabel("feature 1")
+        axes.set_ylabel("feature 2")
+        axes.set_title("Decision boundary (training set)")
+        axes.legend(title="class", loc="best", markerscale=1.4)
+
+    return _render(draw)
+
+
+def confusion_counts(labels: Any, predictions: Any, n_classes: int) -> np.ndarray:
+    """Count examples by (true class, predicted class).
+
+    Example:
+        >>> confusion_counts([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist()
+        [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    """
+    true, predicted = _labels(labels), _labels(predictions)
+    if true.shape != predicted.shape:
+        raise ValueError(
+            f"labels and predictions must have the same length; got {true.shape} "
+            f"and {predicted.shape}."
+        )
+    if true.size and min(true.min(), predicted.min()) < 0:
+        raise ValueError("class labels must be 0..n_classes-1; got a negative label.")
+    if true.size and max(true.max(), predicted.max()) >= n_classes:
+        raise ValueError(
+            f"class labels must be below n_classes={n_classes}; got "
+            f"{max(true.max(), predicted.max())}. Pass the number of classes."
+        )
+    flat = np.bincount(true * n_classes + predicted, minlength=n_classes**2)
+    return flat.reshape(n_classes, n_classes)
+
+
+def confusion_matrix(
+    labels: Any,
+    predictions: Any,
+    class_names: Sequence[str],
+    *,
+    title: str = "Confusion matrix",
+) -> bytes:
+    """Draw the counts of :func:`confusion_counts`, true classes down, predicted across.
+
+    Args:
+        labels: True classes ``0..k-1`` of some set (the dev set, usually).
+        predictions: Predicted classes, aligned with ``labels``.
+        class_names: One name per class; ``k = len(class_names)``.
+        title: Figure title (name the set, e.g. ``"Confusion matrix (dev set)"``).
+    """
+    counts = confusion_counts(labels, predictions, len(class_names))
+    k = len(class_names)
+
+    def draw(figure: Figure, axes: Axes) -> None:
+        image = axes.imshow(counts, cmap="Blues", vmin=0)
+        if k > 20:  # too many cells to write the counts in: give the scale instead
+            figure.colorbar(image, ax=axes, fraction=0.05).set_label("examples")
+        axes.grid(False)
+        ticks = np.arange(k)
+        axes.set_xticks(ticks, [str(name) for name in class_names])
+        axes.set_yticks(ticks, [str(name) for name in class_names])
+        if k > 6 and max(len(str(name)) for name in class_names) > 2:
+            axes.tick_params(axis="x", labelrotation=45)
+        if k <= 20:
+            top = counts.max() or 1
+            size = 10 if k <= 10 else 7
+            for (row, column), count in np.ndenumerate(counts):
+                dark = count > top / 2
+                axes.text(
+                    column,
+                    row,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="white" if dark else "#24292f",
+                )
+        axes.set_xlabel("predicted class")
+        axes.set_ylabel("true class")
+        axes.set_title(title)
+
+    return _render(draw)
+
+
+def compare_cost_curves(histories: Mapping[str, HistoryLike]) -> bytes:
+    """Overlay several runs' dev cost (solid) and training cost (dashed) per epoch.
+
+    The cost axis is logarithmic when the costs span more than a factor of 100.
+
+    Args:
+        histories: Run name (``"init=he"``) -> its history, in legend order.
+
+    Raises:
+        ValueError: if ``histories`` is empty.
+    """
+    return _compare(histories, "cost", "Cost by run")
+
+
+def compare_accuracy_curves(histories: Mapping[str, HistoryLike]) -> bytes:
+    """Overlay several runs' dev accuracy (solid) and training accuracy (dashed).
+
+    Raises:
+        ValueError: if ``histories`` is empty or no run has an accuracy.
+    """
+    if not any(_has(h, "train_accuracy", "dev_accuracy") for h in histories.values()):
+        raise ValueError("no history has an accuracy (regression runs have none).")
+    return _compare(histories, "accuracy", "Accuracy by run")
+
+
+def _compare(histories: Mapping[str, HistoryLike], metric: str, title: str) -> bytes:
+    if not histories:
+        raise ValueError("give at least one run's history to compare.")
+
+    def draw(figure: Figure, axes: Axes) -> None:
+        for index, (name, history) in enumerate(histories.items()):
+            if not history.epochs:
+                continue
+            epochs, color = _epochs(history), _color(index)
+            dev = _column(history, f"dev_{metric}")
+            train = _column(history, f"train_{metric}")
+            solid = dev if np.isfinite(dev).any() else train
+            axes.plot(epochs, solid, color=color, linewidth=1.8, label=str(name))
+            if solid is dev:
+                axes.plot(epochs, train, color=color, linewidth=1.0, linestyle="--")
+        _finish(axes, title, metric, None)
+        axes.plot([], [], color="#57606a", label="dev (solid)")
+        axes.plot([], [], color="#57606a", linestyle="--", label="training (dashed)")
+        axes.legend(loc="best", ncols=2 if len(histories) > 5 else 1)
+        if metric == "accuracy":
+            _percent_axis(axes)
+        elif _spread(*(np.asarray(line.get_ydata()) for line in axes.lines)) > 100:
+            axes.set_yscale("log")  # a diverging run must not flatten the others
+
+    return _render(draw)
+
+
+def _render(draw: Callable[[Figure, Axes], None]) -> bytes:
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ValueError(
+            'plots and reports need matplotlib: pip install "nntune[plots]".'
+        ) from None
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+        draw(figure, figure.add_subplot())
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _epoch_lines(
+    axes: Axes, history: HistoryLike, epochs: np.ndarray, metric: str
+) -> None:
+    marker = "o" if epochs.size <= 30 else None
+    for name, color, label in (
+        ("train", TRAIN_COLOR, "training set"),
+        ("dev", DEV_COLOR, "dev set"),
+    ):
+        values = _column(history, f"{name}_{metric}")
+        if np.isfinite(values).any():
+            axes.plot(
+                epochs, values, color=color, linewidth=2, marker=marker, label=label
+            )
+
+
+def _finish(
+    axes: Axes, title: str, ylabel: str, best_epoch: int | None, legend: bool = True
+) -> None:
+    if best_epoch is not None:
+        axes.axvline(
+            best_epoch, color="#57606a", linestyle=":", label=f"best epoch {best_epoch}"
+        )
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title(title)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(ylabel)
+    if legend and axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best")
+
+
+def _percent_axis(axes: Axes) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+
+
+def _epochs(history: HistoryLike) -> np.ndarray:
+    if not history.epochs:
+        raise ValueError("the history has no epochs to plot; train for at least one.")
+    numbers = [row.get("epoch") for row in history.epochs]
+    if all(isinstance(number, int | float) for number in numbers):
+        return np.asarray(numbers, dtype=np.float64)
+    return np.arange(1, len(numbers) + 1, dtype=np.float64)
+
+
+def _column(history: HistoryLike, name: str) -> np.ndarray:
+    values = []
+    for row in history.epochs:
+        value = row.get(name)
+        values.append(value if isinstance(value, int | float) else np.nan)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _has(history: HistoryLike, *names: str) -> bool:
+    return any(np.isfinite(_column(history, name)).any() for name in names)
+
+
+def _spread(*curves: np.ndarray) -> float:
+    """Return max / min of the finite values (1 when there are none or any is <= 0)."""
+    values = np.concatenate(curves)
+    values = values[np.isfinite(values)]
+    if not values.size or values.min() <= 0:
+        return 1.0
+    return float(values.max() / values.min())
+
+
+def _labels(y: Any) -> np.ndarray:
+    values = np.asarray(y)
+    if values.ndim == 2 and values.shape[1] > 1:
+        values = values.argmax(axis=1)
+    return values.reshape(-1).astype(np.int64)
+
+
+def _color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]

@@ -1,0 +1,154 @@
+"""The HTML reports in a real headless Chromium, offline, with screenshots.
+
+Needs the Debian package ``chromium`` (/usr/bin/chromium, or NNTUNE_CHROMIUM) and the
+Python package ``playwright``, which drives it; no browser is downloaded. Locally the
+tests skip when either is missing; under CI (``CI`` set) they fail instead.
+Screenshots go to ``artifacts/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from nntune.report import (
+    read_history,
+    read_run,
+    write_comparison_report,
+    write_run_report,
+)
+from nntune.runs import TrainConfig, run_training
+
+CHROMIUM = Path(os.environ.get("NNTUNE_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+IMAGES = """() => Array.from(document.images).map((image) => {
+    const box = image.getBoundingClientRect();
+    const style = getComputedStyle(image);
+    return {alt: image.alt, complete: image.complete, natural: image.naturalWidth,
+            width: box.width, height: box.height,
+            shown: style.display !== "none" && style.visibility !== "hidden"};
+})"""
+
+pytestmark = pytest.mark.slow
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails rather than skips)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed: pip install playwright")
+    if not os.access(CHROMIUM, os.X_OK):
+        _unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("browser")
+    runs = {}
+    # Long enough to learn something, so the screenshots show real curves.
+    for data, epochs, decay in (("moons", 150, "none"), ("digits", 20, "inverse_time")):
+        config = TrainConfig(
+            data=data,
+            epochs=epochs,
+            decay=decay,
+            learning_rate=0.01,
+            layers=(16, 8),
+            seed=2,
+            out=str(folder / data),
+        )
+        run_training(config, progress="silent")
+        runs[data] = folder / data
+    entries = []
+    for data, run in runs.items():
+        settings, metrics = read_run(run)
+        entries.append(
+            {
+                "name": f"data={data}",
+                "settings": settings,
+                "metrics": metrics,
+                "history": read_history(run),
+            }
+        )
+    compare = write_comparison_report(entries, folder / "compare.html")
+    return {
+        "moons": write_run_report(runs["moons"]),
+        "digits": write_run_report(runs["digits"]),
+        "compare": compare,
+    }
+
+
+def open_offline(browser: Any, path: Path, **options: Any) -> tuple[Any, list[str]]:
+    """A page showing ``path`` with the network off; returns it and its problems."""
+    context = browser.new_context(
+        offline=True, viewport={"width": 1100, "height": 900}, **options
+    )
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: m.type in ("error", "warning") and problems.append(m.text),
+    )
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "request",
+        lambda r: r.url.startswith(("file:", "data:")) or problems.append(r.url),
+    )
+    page.goto(path.as_uri(), wait_until="load")
+    return page, problems
+
+
+@pytest.mark.parametrize(
+    ("name", "count"), [("moons", 5), ("digits", 4), ("compare", 2)]
+)
+def test_report_renders_with_every_image(browser, reports, name, count):
+    page, problems = open_offline(browser, reports[name])
+    images = page.evaluate(IMAGES)
+    overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"report-{name}.png", full_page=True)
+    page.context.close()
+    assert problems == []
+    assert overflow <= 0  # nothing sticks out sideways
+    assert len(images) == count
+    for image in images:
+        assert image["complete"], image
+        assert image["natural"] == 640, image
+        assert image["width"] > 0, image
+        assert image["height"] > 0, image
+        assert image["shown"], image
+
+
+def test_report_needs_no_javascript(browser, reports):
+    page, problems = open_offline(browser, reports["moons"], java_script_enabled=False)
+    boxes = [image.bounding_box() for image in page.locator("img").all()]
+    assert page.locator("h1").inner_text().startswith("Run report")
+    page.context.close()
+    assert problems == []
+    assert len(boxes) == 5
+    assert all(box and box["width"] > 600 and box["height"] > 300 for box in boxes)
