@@ -138,3 +138,53 @@ def test_python_dash_m_runs_the_same_command():
     )
     assert result.returncode == 0
     assert "gradcheck" in result.stdout
+
+
+def _commands():
+    from nntune.cli import main
+
+    return sorted(main.commands.items())
+
+
+def test_every_command_documents_every_flag_and_has_json_and_quiet():
+    import click
+
+    names = [name for name, _ in _commands()]
+    for expected in (
+        "compare",
+        "curves",
+        "datasets",
+        "diagnose",
+        "evaluate",
+        "gradcheck",
+        "predict",
+        "report",
+        "train",
+    ):
+        assert expected in names
+    for name, command in _commands():
+        assert command.help, name
+        options = [p for p in command.params if isinstance(p, click.Option)]
+        flags = {flag for option in options for flag in option.opts}
+        assert {"--json", "--quiet"} <= flags, name
+        for option in options:
+            assert option.help, f"{name} {option.opts} has no help"
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _commands()])
+def test_every_subcommand_help_runs_and_lists_its_flags(name):
+    import click
+
+    result = run(name, "--help")
+    assert result.returncode == 0, result.stderr
+    command = dict(_commands())[name]
+    for option in command.params:
+        if isinstance(option, click.Option):
+            assert option.opts[0] in result.stdout, (name, option.opts)
+
+
+@pytest.mark.parametrize("name", ["train", "compare", "curves", "diagnose", "report"])
+def test_a_flag_typo_gets_a_suggestion_everywhere(name):
+    result = run(name, "--jsno")
+    assert result.returncode == 2
+    assert "Did you mean '--json'?" in result.stderr

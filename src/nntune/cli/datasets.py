@@ -32,7 +32,8 @@ def dataset_rows() -> list[dict[str, Any]]:
 
 @main.command("datasets")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def datasets_command(as_json: bool) -> None:
+@click.option("--quiet", is_flag=True, help="Print nothing (exit 0).")
+def datasets_command(as_json: bool, quiet: bool) -> None:
     """List the built-in datasets: task, examples, features, classes.
 
     Use a name with --data (nntune train, nntune gradcheck) or load_dataset(name).
@@ -41,6 +42,8 @@ def datasets_command(as_json: bool) -> None:
     rows = dataset_rows()
     if as_json:
         click.echo(json.dumps({"datasets": rows}))
+        return
+    if quiet:
         return
     from rich import box
     from rich.console import Console
