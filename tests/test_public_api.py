@@ -75,6 +75,9 @@ PUBLIC_API = {
     # framework export
     "to_onnx",
     "to_torch",
+    # scikit-learn estimators (loaded on first use)
+    "NNClassifier",
+    "NNRegressor",
 }
 
 

@@ -81,6 +81,16 @@ from .training import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The scikit-learn estimators load scikit-learn, which `import nntune` should not.
+    if name in ("NNClassifier", "NNRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'nntune' has no attribute {name!r}")
+
+
 __all__ = [
     "ACTIVATIONS",
     "DEFAULT_DTYPE",
@@ -109,6 +119,8 @@ __all__ = [
     "Loss",
     "MeanSquaredError",
     "ModelFileError",
+    "NNClassifier",
+    "NNRegressor",
     "ParameterCheck",
     "Params",
     "ProgressBar",

@@ -1,0 +1,442 @@
+"""scikit-learn estimators: :class:`NNClassifier` and :class:`NNRegressor`.
+
+They train through nntune's own path (a :class:`~nntune.TrainConfig`,
+``runs.build_model``, ``runs.build_optimizer``, :func:`~nntune.fit`), exactly as
+``nntune train`` does, and keep scikit-learn's contract: ``__init__`` stores the
+hyperparameters verbatim, learned attributes end in ``_``, ``fit`` returns ``self``,
+``check_estimator`` passes. This is the only module that imports ``sklearn.base``.
+
+Choices, against ``MLPClassifier``:
+
+- ``hidden_layer_sizes`` is its name; the others are nntune's (``learning_rate``,
+  ``l2``, ``keep_prob``, ``epochs``).
+- ``early_stopping=True`` holds out ``validation_fraction`` of the rows as a dev set
+  (stratified for classifiers), stops when the dev *cost* stops improving (it
+  watches the dev score) and restores the best epoch's weights. ``dev_scores_`` is
+  the per-epoch dev accuracy or R² then, and None otherwise.
+- ``loss_curve_`` has one value per epoch, as its ``loss_curve_``: the training-set
+  cost after the epoch (inference mode, no L2 term). Mini-batch costs are in
+  ``history_.iterations``.
+- ``partial_fit`` is one epoch continuing the weights, the optimizer state (Adam's
+  moments, schedule step) and the epoch count: five calls equal ``fit`` with
+  ``epochs=5`` bit for bit. It never holds out a dev set; the input standardizer is
+  fitted on the first call's data.
+- ``random_state=None`` draws the seed from NumPy's global generator at each fit
+  (scikit-learn's meaning); an int is nntune's ``seed`` itself.
+- Tags: only the regressor's ``multi_output``. Training is seeded (not
+  ``non_deterministic``) and reaches the checks' score thresholds (no
+  ``poor_score``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from numbers import Integral
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .data.datasets import Dataset
+from .data.split import train_dev_test_split
+from .layers import sigmoid, softmax
+from .model import Sequential
+from .runs import TrainConfig, build_model, build_optimizer, train_model
+from .training import Callback, History, Trainer
+from .training import fit as train
+
+__all__ = ["NNClassifier", "NNRegressor"]
+
+_FLOATS = (np.float64, np.float32)
+
+
+class _Continue(Callback):
+    """Start from an earlier optimizer state and history; keep the final state."""
+
+    order: ClassVar[int] = -100  # before the progress bar reads the epoch
+
+    def __init__(self, opt_state: Any = None, history: History | None = None) -> None:
+        self.opt_state, self.history = opt_state, history
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.opt_state is not None:
+            trainer.opt_state = self.opt_state
+        if self.history is not None and self.history.epochs:
+            trainer.history, trainer.epoch = self.history, self.history.epochs_run
+            trainer.time_offset = float(self.history.epochs[-1]["time"] or 0.0)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.opt_state = trainer.opt_state
+
+
+class _DevScores(Callback):
+    """Record ``score(trainer, logs)`` after every epoch."""
+
+    def __init__(self, score: Callable[[Trainer, dict[str, Any]], float]) -> None:
+        self.score, self.scores = score, list[float]()
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.scores = []
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        self.scores.append(float(self.score(trainer, logs)))
+
+
+def _int(value: Any) -> Any:
+    # Search spaces hand out NumPy integers; nntune checks for int and explains.
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        return value
+    return int(value)
+
+
+class _NNEstimator(BaseEstimator):  # type: ignore[misc]
+    """Shared fitting machinery; the subclasses say how targets are encoded."""
+
+    _task_stratified: ClassVar[bool] = False
+    _y_checks: ClassVar[dict[str, bool]] = {}  # validate_data options for y
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (10, 5),
+        *,
+        activation: str = "relu",
+        init: str = "he",
+        optimizer: str = "adam",
+        learning_rate: float | None = None,
+        beta: float | None = None,
+        beta1: float | None = None,
+        beta2: float | None = None,
+        epsilon: float | None = None,
+        weight_decay: float | None = None,
+        clip_norm: float | None = None,
+        decay: str = "none",
+        decay_rate: float = 1.0,
+        decay_interval: int = 1000,
+        batch_size: int = 64,
+        epochs: int = 100,
+        l2: float = 0.0,
+        keep_prob: float = 1.0,
+        batch_norm: bool = False,
+        standardize: bool = True,
+        early_stopping: bool = False,
+        patience: int = 10,
+        validation_fraction: float = 0.1,
+        dtype: str = "float32",
+        random_state: Any = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.init = init
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.beta = beta
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weight_decay = weight_decay
+        self.clip_norm = clip_norm
+        self.decay = decay
+        self.decay_rate = decay_rate
+        self.decay_interval = decay_interval
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.l2 = l2
+        self.keep_prob = keep_prob
+        self.batch_norm = batch_norm
+        self.standardize = standardize
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _targets(self, y: Any, classes: Any, first: bool) -> tuple[Any, str]:
+        """Encoded targets and the nntune task; sets classes_ / n_outputs_."""
+        raise NotImplementedError
+
+    def _dev_score(self, X_dev: Any, y_dev: Any) -> Callable[..., float]:
+        raise NotImplementedError
+
+    def _config(self, seed: int) -> TrainConfig:
+        # Every hyperparameter but four has the TrainConfig field of the same name.
+        shared = {f.name for f in dataclasses.fields(TrainConfig)}
+        settings = {k: _int(v) for k, v in self.get_params().items() if k in shared}
+        sizes = self.hidden_layer_sizes
+        sizes = sizes if isinstance(sizes, Iterable) else (sizes,)
+        layers = tuple(_int(units) for units in sizes)
+        return TrainConfig(data="sklearn", layers=layers, seed=seed, **settings)
+
+    def _draw_seed(self) -> int:
+        generator = check_random_state(self.random_state)  # also validates an int
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        return int(generator.randint(np.iinfo(np.int32).max))
+
+    def _dataset(self, X: Any, targets: Any, task: str) -> Dataset:
+        names = tuple(str(c) for c in getattr(self, "classes_", ()))
+        return Dataset("sklearn", X, targets, task, names, "data passed to fit")
+
+    def _store(self, model: Sequential, history: History, opt_state: Any) -> None:
+        self.model_, self.history_, self._opt_state = model, history, opt_state
+        self.n_iter_ = history.epochs_run
+        self.loss_curve_ = [float(c) for c in history.column("train_cost")]
+
+    def fit(self, X: Any, y: Any) -> Self:
+        """Train a new network on ``(X, y)`` for ``epochs`` epochs; return ``self``.
+
+        Raises:
+            ValueError: for invalid data or hyperparameters (nntune's messages).
+            TrainingDivergedError: when the cost becomes NaN or infinite.
+        """
+        X, y = validate_data(self, X, y, dtype=_FLOATS, **self._y_checks)
+        targets, task = self._targets(y, None, first=True)
+        seed = self._draw_seed()
+        config = self._config(seed)
+        train_rows, dev_rows = np.arange(len(X)), np.arange(0)
+        callbacks: list[Callback] = [keeper := _Continue()]
+        if self.early_stopping:
+            split = train_dev_test_split(
+                targets,
+                dev=self.validation_fraction,
+                test=0,
+                stratify=self._task_stratified,
+                seed=seed,
+            )
+            train_rows, dev_rows = split.train, split.dev
+            if len(dev_rows) < 2:
+                raise ValueError(
+                    f"early stopping needs a dev set of at least 2 examples; "
+                    f"validation_fraction={self.validation_fraction!r} of {len(X)} "
+                    f"gives {len(dev_rows)}. Raise validation_fraction or set "
+                    "early_stopping=False."
+                )
+            callbacks.append(
+                scores := _DevScores(self._dev_score(X[dev_rows], y[dev_rows]))
+            )
+        model, history = train_model(
+            config,
+            self._dataset(X, targets, task),
+            train_rows,
+            dev_rows,
+            callbacks=callbacks,
+            progress="auto" if self.verbose else "silent",
+        )
+        self._seed = seed
+        self._store(model, history, keeper.opt_state)
+        self.dev_scores_ = scores.scores if self.early_stopping else None
+        self.best_epoch_ = history.best_epoch or self.n_iter_
+        return self
+
+    def _partial_fit(self, X: Any, y: Any, classes: Any) -> Self:
+        first = not hasattr(self, "model_")
+        X, y = validate_data(self, X, y, reset=first, dtype=_FLOATS, **self._y_checks)
+        targets, task = self._targets(y, classes, first=first)
+        if first:
+            self._seed = self._draw_seed()
+            config = self._config(self._seed)
+            model = build_model(config, self._dataset(X, targets, task), X)
+            keeper, self.dev_scores_ = _Continue(), None
+        else:
+            config = self._config(self._seed)
+            model, keeper = self.model_, _Continue(self._opt_state, self.history_)
+        # The optimizer is rebuilt from the current settings (optimizers are pure
+        # functions); its state, the weights and the epoch count carry over.
+        history = train(
+            model,
+            X,
+            targets,
+            optimizer=build_optimizer(config),
+            epochs=(0 if first else self.n_iter_) + 1,
+            batch_size=config.batch_size,
+            callbacks=[keeper],
+            seed=self._seed,
+            progress="auto" if self.verbose else "silent",
+        )
+        self._store(model, history, keeper.opt_state)
+        self.best_epoch_ = self.n_iter_
+        return self
+
+    def _logits(self, X: Any) -> np.ndarray[Any, Any]:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        return np.asarray(self.model_.logits(X), dtype=np.float64)
+
+
+class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
+    """A fully connected network classifier, trained by nntune.
+
+    Two classes use one sigmoid output and binary cross-entropy; more use a softmax
+    output and softmax cross-entropy. Labels may be of any type (strings, ints);
+    ``classes_`` is ``np.unique(y)`` and ``predict_proba``'s columns follow it.
+
+    Args:
+        hidden_layer_sizes: units of each hidden layer (the name mirrors
+            ``MLPClassifier``; nntune's ``mlp`` and ``TrainConfig`` call it
+            ``layers``). An int is one hidden layer.
+        activation: relu, leaky_relu, tanh, sigmoid or identity.
+        init: weight initializer, e.g. ``"he"``, ``"xavier"``, ``"random:0.01"``.
+        optimizer: gd, momentum, rmsprop, adam or adamw.
+        learning_rate: step size (None: the optimizer's default).
+        beta, beta1, beta2, epsilon, weight_decay, clip_norm: optimizer settings,
+            None for the optimizer's default (see ``nntune.optim``).
+        decay: learning-rate decay: none, inverse_time, exponential, inverse_sqrt
+            or interval, with ``decay_rate`` and ``decay_interval``.
+        batch_size: examples per mini-batch.
+        epochs: passes over the training data in :meth:`fit`.
+        l2: L2 strength lambda.
+        keep_prob: dropout keep probability (1: no dropout).
+        batch_norm: batch normalization after each hidden layer.
+        standardize: standardize inputs with training-set statistics, in the model.
+        early_stopping: hold out a dev set and stop when its cost stops improving,
+            restoring the best epoch's weights.
+        patience: epochs without improvement before early stopping.
+        validation_fraction: share (or count) of rows in the dev set.
+        dtype: float32 (training default) or float64.
+        random_state: int seed, a ``RandomState``, or None (a fresh seed each fit).
+        verbose: show epoch progress.
+
+    Attributes:
+        model_: the trained :class:`~nntune.Sequential`.
+        classes_: the class labels.
+        n_features_in_, feature_names_in_: seen in fit (names only for a
+            DataFrame with string column names).
+        history_: the :class:`~nntune.History` of training.
+        loss_curve_: training cost after each epoch.
+        dev_scores_: dev accuracy after each epoch (early stopping), else None.
+        n_iter_: epochs run; best_epoch_: the epoch whose weights are kept.
+
+    Example:
+        >>> from sklearn.datasets import make_moons
+        >>> X, y = make_moons(200, noise=0.1, random_state=0)
+        >>> clf = NNClassifier((16, 16), learning_rate=0.01, epochs=50, random_state=0)
+        >>> clf = clf.fit(X, y)
+        >>> clf.score(X, y) > 0.95, clf.predict_proba(X[:2]).shape
+        (True, (2, 2))
+    """
+
+    _task_stratified: ClassVar[bool] = True
+
+    def _targets(self, y: Any, classes: Any, first: bool) -> tuple[Any, str]:
+        check_classification_targets(y)
+        if first:
+            found = np.unique(y if classes is None else classes)
+            if len(found) < 2:
+                raise ValueError(
+                    f"a classifier needs at least 2 classes to learn; got 1 class "
+                    f"({found.tolist()}). Give examples of every class."
+                )
+            self.classes_ = found
+        elif classes is not None and not np.array_equal(
+            np.unique(classes), self.classes_
+        ):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes of "
+                f"the first partial_fit call, {self.classes_.tolist()}."
+            )
+        unknown = np.setdiff1d(y, self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels {unknown.tolist()[:5]} outside the classes "
+                f"{self.classes_.tolist()}; pass every class to the first partial_fit "
+                "call with classes=."
+            )
+        task = "binary" if len(self.classes_) == 2 else "multiclass"
+        return np.searchsorted(self.classes_, y), task
+
+    def _dev_score(self, X_dev: Any, y_dev: Any) -> Callable[..., float]:
+        return lambda trainer, logs: logs["dev_accuracy"]
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Self:
+        """Train one more epoch on ``(X, y)``, continuing weights and optimizer state.
+
+        Args:
+            X: inputs.
+            y: labels, all among ``classes``.
+            classes: every class label; required on the first call.
+
+        Raises:
+            ValueError: when ``classes`` is missing on the first call, or ``y`` has a
+                label outside it.
+        """
+        if not hasattr(self, "model_") and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit, e.g. "
+                "partial_fit(X, y, classes=np.unique(y_all)), since later batches may "
+                "hold classes this one lacks."
+            )
+        return self._partial_fit(X, y, classes)
+
+    def decision_function(self, X: Any) -> np.ndarray[Any, Any]:
+        """Logits: ``(n,)`` for 2 classes (> 0 is ``classes_[1]``), else ``(n, k)``."""
+        logits = self._logits(X)
+        return logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def predict_proba(self, X: Any) -> np.ndarray[Any, Any]:
+        """Class probabilities (float64), ``(n, n_classes)``, in ``classes_`` order."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = sigmoid(scores)
+            return np.stack([1 - positive, positive], axis=1)
+        return np.asarray(softmax(scores))
+
+    def predict(self, X: Any) -> np.ndarray[Any, Any]:
+        """Predicted labels, taken from ``classes_``."""
+        scores = self.decision_function(X)
+        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return np.asarray(self.classes_[codes])
+
+
+class NNRegressor(RegressorMixin, _NNEstimator):  # type: ignore[misc]
+    """A fully connected network regressor (mean squared error), trained by nntune.
+
+    ``y`` may have several columns (multi-output); predictions have one column per
+    target, raveled to ``(n,)`` when there is one, as in ``MLPRegressor``. Targets
+    are not scaled: wrap it in ``TransformedTargetRegressor`` when they are large.
+    The arguments are those of :class:`NNClassifier`; ``dev_scores_`` holds the
+    dev R² after each epoch, and ``n_outputs_`` the number of targets.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.linspace(-1, 1, 200)[:, None]
+        >>> reg = NNRegressor((16,), epochs=200, random_state=0).fit(X, X[:, 0] ** 2)
+        >>> reg.score(X, X[:, 0] ** 2) > 0.9, reg.predict(X[:3]).shape
+        (True, (3,))
+    """
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n, n_outputs) is learnt
+        return tags
+
+    _y_checks: ClassVar[dict[str, bool]] = {"multi_output": True, "y_numeric": True}
+
+    def _targets(self, y: Any, classes: Any, first: bool) -> tuple[Any, str]:
+        if first:
+            self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        return np.asarray(y, dtype=np.float64), "regression"
+
+    def _dev_score(self, X_dev: Any, y_dev: Any) -> Callable[..., float]:
+        def score(trainer: Trainer, logs: dict[str, Any]) -> float:
+            x, _ = trainer.model.prepare(X_dev)
+            values = trainer.model.apply(
+                trainer.params, trainer.state, x, training=False
+            )
+            return float(r2_score(y_dev, np.asarray(values[0]).reshape(y_dev.shape)))
+
+        return score
+
+    def partial_fit(self, X: Any, y: Any) -> Self:
+        """Train one more epoch on ``(X, y)``, continuing weights and optimizer."""
+        return self._partial_fit(X, y, None)
+
+    def predict(self, X: Any) -> np.ndarray[Any, Any]:
+        """Predicted values in float64: ``(n,)`` for one target, else ``(n, k)``."""
+        values = self._logits(X)
+        return values[:, 0] if self.n_outputs_ == 1 else values
