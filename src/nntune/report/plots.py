@@ -19,62 +19,52 @@ Example:
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..optim.ewa import smooth
+from ._plot_style import (
+    BATCH_COLOR,
+    DEV_COLOR,
+    DPI,
+    PALETTE,
+    SIZE,
+    TRAIN_COLOR,
+    HistoryLike,
+    _color,
+    _column,
+    _epochs,
+    _finish,
+    _has,
+    _percent_axis,
+    _render,
+    _spread,
+)
+from .plots_compare import compare_accuracy_curves, compare_cost_curves
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-SIZE = (6.4, 4.0)
-"""Figure size in inches; at ``DPI`` 100 that is 640x400 pixels."""
-DPI = 100
-TRAIN_COLOR = "#1f77b4"
-DEV_COLOR = "#ff7f0e"
-BATCH_COLOR = "#6e7781"
-PALETTE = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#9467bd",
-    "#ff7f0e",
-    "#17becf",
-    "#8c564b",
-    "#e377c2",
-    "#bcbd22",
-    "#7f7f7f",
-)
-"""Colours of classes and of runs, in order (cycled past ten)."""
-_STYLE: dict[Any, Any] = {
-    "font.size": 10,
-    "axes.titlesize": 12,
-    "axes.titleweight": "bold",
-    "axes.labelsize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.fontsize": 9,
-    "legend.framealpha": 0.85,
-    "savefig.facecolor": "white",
-}
-
-
-class HistoryLike(Protocol):
-    """What the plots read from a :class:`~nntune.History`."""
-
-    @property
-    def iterations(self) -> Sequence[float]:
-        """The cost of each mini-batch, in order."""
-
-    @property
-    def epochs(self) -> Sequence[Mapping[str, Any]]:
-        """One row of metrics per epoch (``epoch``, ``train_cost``, ...)."""
+__all__ = [
+    "BATCH_COLOR",
+    "DEV_COLOR",
+    "DPI",
+    "PALETTE",
+    "SIZE",
+    "TRAIN_COLOR",
+    "HistoryLike",
+    "accuracy_curves",
+    "compare_accuracy_curves",
+    "compare_cost_curves",
+    "confusion_counts",
+    "confusion_matrix",
+    "cost_curves",
+    "decision_boundary",
+    "learning_rate_curve",
+]
 
 
 def cost_curves(
@@ -338,74 +328,6 @@ def confusion_matrix(
     return _render(draw)
 
 
-def compare_cost_curves(histories: Mapping[str, HistoryLike]) -> bytes:
-    """Overlay several runs' dev cost (solid) and training cost (dashed) per epoch.
-
-    The cost axis is logarithmic when the costs span more than a factor of 100.
-
-    Args:
-        histories: Run name (``"init=he"``) -> its history, in legend order.
-
-    Raises:
-        ValueError: if ``histories`` is empty.
-    """
-    return _compare(histories, "cost", "Cost by run")
-
-
-def compare_accuracy_curves(histories: Mapping[str, HistoryLike]) -> bytes:
-    """Overlay several runs' dev accuracy (solid) and training accuracy (dashed).
-
-    Raises:
-        ValueError: if ``histories`` is empty or no run has an accuracy.
-    """
-    if not any(_has(h, "train_accuracy", "dev_accuracy") for h in histories.values()):
-        raise ValueError("no history has an accuracy (regression runs have none).")
-    return _compare(histories, "accuracy", "Accuracy by run")
-
-
-def _compare(histories: Mapping[str, HistoryLike], metric: str, title: str) -> bytes:
-    if not histories:
-        raise ValueError("give at least one run's history to compare.")
-
-    def draw(figure: Figure, axes: Axes) -> None:
-        for index, (name, history) in enumerate(histories.items()):
-            if not history.epochs:
-                continue
-            epochs, color = _epochs(history), _color(index)
-            dev = _column(history, f"dev_{metric}")
-            train = _column(history, f"train_{metric}")
-            solid = dev if np.isfinite(dev).any() else train
-            axes.plot(epochs, solid, color=color, linewidth=1.8, label=str(name))
-            if solid is dev:
-                axes.plot(epochs, train, color=color, linewidth=1.0, linestyle="--")
-        _finish(axes, title, metric, None)
-        axes.plot([], [], color="#57606a", label="dev (solid)")
-        axes.plot([], [], color="#57606a", linestyle="--", label="training (dashed)")
-        axes.legend(loc="best", ncols=2 if len(histories) > 5 else 1)
-        if metric == "accuracy":
-            _percent_axis(axes)
-        elif _spread(*(np.asarray(line.get_ydata()) for line in axes.lines)) > 100:
-            axes.set_yscale("log")  # a diverging run must not flatten the others
-
-    return _render(draw)
-
-
-def _render(draw: Callable[[Figure, Axes], None]) -> bytes:
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ValueError(
-            'plots and reports need matplotlib: pip install "nntune[plots]".'
-        ) from None
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
-        draw(figure, figure.add_subplot())
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
-
-
 def _epoch_lines(
     axes: Axes, history: HistoryLike, epochs: np.ndarray, metric: str
 ) -> None:
@@ -421,65 +343,8 @@ def _epoch_lines(
             )
 
 
-def _finish(
-    axes: Axes, title: str, ylabel: str, best_epoch: int | None, legend: bool = True
-) -> None:
-    if best_epoch is not None:
-        axes.axvline(
-            best_epoch, color="#57606a", linestyle=":", label=f"best epoch {best_epoch}"
-        )
-    from matplotlib.ticker import MaxNLocator
-
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title(title)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel(ylabel)
-    if legend and axes.get_legend_handles_labels()[0]:
-        axes.legend(loc="best")
-
-
-def _percent_axis(axes: Axes) -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    axes.yaxis.set_major_formatter(PercentFormatter(1.0))
-
-
-def _epochs(history: HistoryLike) -> np.ndarray:
-    if not history.epochs:
-        raise ValueError("the history has no epochs to plot; train for at least one.")
-    numbers = [row.get("epoch") for row in history.epochs]
-    if all(isinstance(number, int | float) for number in numbers):
-        return np.asarray(numbers, dtype=np.float64)
-    return np.arange(1, len(numbers) + 1, dtype=np.float64)
-
-
-def _column(history: HistoryLike, name: str) -> np.ndarray:
-    values = []
-    for row in history.epochs:
-        value = row.get(name)
-        values.append(value if isinstance(value, int | float) else np.nan)
-    return np.asarray(values, dtype=np.float64)
-
-
-def _has(history: HistoryLike, *names: str) -> bool:
-    return any(np.isfinite(_column(history, name)).any() for name in names)
-
-
-def _spread(*curves: np.ndarray) -> float:
-    """Return max / min of the finite values (1 when there are none or any is <= 0)."""
-    values = np.concatenate(curves)
-    values = values[np.isfinite(values)]
-    if not values.size or values.min() <= 0:
-        return 1.0
-    return float(values.max() / values.min())
-
-
 def _labels(y: Any) -> np.ndarray:
     values = np.asarray(y)
     if values.ndim == 2 and values.shape[1] > 1:
         values = values.argmax(axis=1)
     return values.reshape(-1).astype(np.int64)
-
-
-def _color(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]

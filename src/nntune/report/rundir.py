@@ -1,0 +1,157 @@
+"""Reading a run directory of ``nntune train``: settings, metrics, history, model.
+
+``config.toml`` and ``metrics.json`` give the settings and metrics; ``history.json``
+(or, in older runs, ``history.csv`` plus ``checkpoint.json``) the curves. For the
+decision boundary and the confusion matrix the run's data split is rebuilt from its
+settings and ``model.safetensors`` is loaded again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..training.history import History
+from . import plots
+from ._markup import _Figure
+
+if TYPE_CHECKING:
+    from ..data.datasets import Dataset
+
+RUN_FILES = ("config.toml", "metrics.json", "history.csv")
+"""The files that make a folder a run directory of ``nntune train``."""
+
+
+def read_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the settings (config.toml) and metrics (metrics.json) of a run.
+
+    Raises:
+        ValueError: if the folder is not a run directory or a file does not parse.
+    """
+    folder = Path(run_dir)
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        what = "does not exist" if not folder.exists() else f"has no {missing[0]}"
+        raise ValueError(
+            f"{folder} is not a run directory of `nntune train`: it {what}. Give the "
+            "folder a finished run wrote (its --out), which holds "
+            f"{', '.join(RUN_FILES)}."
+        )
+    try:
+        with (folder / "config.toml").open("rb") as file:
+            settings = tomllib.load(file)
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{folder}: a run file does not parse: {error}") from None
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{folder / 'metrics.json'} must hold a JSON object.")
+    return settings, metrics
+
+
+def read_history(run_dir: str | Path) -> History:
+    """Return a run's history: history.json, else history.csv plus the checkpoint.
+
+    Runs write ``history.json`` with the per-iteration costs. For a folder without it,
+    the epochs come from ``history.csv`` and the batch costs from ``checkpoint.json``;
+    ``iterations`` stays empty when that is missing, damaged or holds another number
+    of epochs.
+
+    Raises:
+        ValueError: if neither history file can be read.
+    """
+    try:
+        document = json.loads((Path(run_dir) / "history.json").read_text("utf-8"))
+        return History.from_dict(document)
+    except (OSError, ValueError):
+        pass  # an older run directory: fall back to the CSV
+    path = Path(run_dir) / "history.csv"
+    history = History()
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            for row in csv.DictReader(file):
+                history.append({key: _cell(value) for key, value in row.items()})
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist; is this a run directory?") from None
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a history CSV: {error}") from None
+    try:
+        saved = json.loads((path.parent / "checkpoint.json").read_text("utf-8"))
+        if len(saved["history"]["epochs"]) == history.epochs_run:
+            history.iterations = [float(v) for v in saved["history"]["iterations"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # the curves are drawn without the batch costs
+    return history
+
+
+def _model_figures(
+    folder: Path,
+    settings: dict[str, Any],
+    metrics: dict[str, Any],
+    given: Dataset | None,
+) -> list[_Figure]:
+    """The decision boundary (2-D inputs) and confusion matrix of a classifier."""
+    from ..runs import TrainConfig, load_data, split_data
+    from ..serialization import load_model
+
+    if metrics.get("task") == "regression":
+        return []
+    try:
+        config = TrainConfig.from_mapping(settings, source=str(folder / "config.toml"))
+        data = load_data(config) if given is None else given
+        split = split_data(config, data)
+        model = load_model(folder / "model")
+        sizes = {name: len(getattr(split, name)) for name in ("train", "dev")}
+        recorded = {k: (metrics.get(k) or {}).get("examples", 0) for k in sizes}
+        if sizes != recorded:
+            raise ValueError(f"it splits into {sizes}, the run had {recorded}")
+    except (ValueError, TypeError, OSError) as error:
+        reason = f"the run's data or model could not be loaded again: {error}"
+        return [("confusion", "Confusion matrix", _failing(reason), "")]
+    classes = [str(name) for name in metrics.get("class_names") or data.class_names]
+    figures: list[_Figure] = []
+    if data.n_features == 2:
+        X, y = data.X[split.train], data.y[split.train]
+        kind = (
+            "boundary p = 0.5 in black" if len(classes) <= 2 else "most probable class"
+        )
+        draw = partial(plots.decision_boundary, model, X, y, class_names=classes)
+        caption = f"The model's predictions over the input plane ({kind}); points: "
+        shown = f"the {len(X)}" if len(X) <= 2000 else f"2,000 of the {len(X)}"
+        caption += f"{shown} training examples by class."
+        figures.append(("decision-boundary", "Decision boundary", draw, caption))
+    name, rows = ("dev", split.dev) if len(split.dev) else ("training", split.train)
+    labels = np.asarray(data.y[rows]).reshape(-1)
+    predicted = np.asarray(model.predict(data.X[rows])).reshape(-1)
+    title = f"Confusion matrix ({name} set)"
+    caption = f"Counts of the {len(rows)} {name} examples by true class (rows) and "
+    caption += "predicted class (columns); the diagonal is right "
+    caption += f"({np.mean(labels == predicted):.2%})."
+    draw = partial(plots.confusion_matrix, labels, predicted, classes, title=title)
+    return [*figures, ("confusion", "Confusion matrix", draw, caption)]
+
+
+def _failing(reason: str) -> Callable[[], bytes]:
+    def draw() -> bytes:
+        raise ValueError(reason)
+
+    return draw
+
+
+def _cell(text: str | None) -> int | float | None:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None
