@@ -1,5 +1,5 @@
 # make venv  - create .venv from nothing and install nntune with its test extra (idempotent)
-# make demo  - train and gradient-check a small network on a built-in dataset
+# make demo  - train, gradient-check and report on a small network on a built-in dataset
 # make test  - lint, format check, type check and the whole test suite
 # make bench - nntune against its peers, each in its own process (see benchmarks/README.md)
 
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/python examples/quickstart.py
 	$(BIN)/nntune gradcheck --data moons --layers 10,5 --batch-norm --l2 0.7
+	$(BIN)/nntune train --data moons --layers 5,2 --optimizer adam --learning-rate 0.0007 \
+	    --batch-size 64 --epochs 2000 --seed 3 --out runs/demo
+	@echo "Open runs/demo/report.html in a browser for the curves, the diagnosis and more."
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks examples
