@@ -10,6 +10,16 @@ Example:
 """
 
 from . import optim
+from .activations import (
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    sigmoid,
+    softmax,
+)
 from .architectures import ACTIVATIONS, mlp
 from .backend import (
     DEFAULT_DTYPE,
@@ -38,20 +48,7 @@ from .gradcheck import (
     relative_difference,
 )
 from .initializers import INITIALIZERS, Initializer
-from .layers import (
-    Dense,
-    Dropout,
-    Identity,
-    Layer,
-    LeakyReLU,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    layer_from_config,
-    sigmoid,
-    softmax,
-)
+from .layers import Dense, Dropout, Layer, layer_from_config
 from .losses import (
     L1,
     L2,

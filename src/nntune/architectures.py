@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .layers import Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from .model import Sequential
 from .normalization import BatchNorm, Standardize

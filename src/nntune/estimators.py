@@ -42,9 +42,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .activations import sigmoid, softmax
 from .data.datasets import Dataset
 from .data.split import train_dev_test_split
-from .layers import sigmoid, softmax
 from .model import Sequential
 from .runs import TrainConfig, build_model, build_optimizer, train_model
 from .training import Callback, History, Trainer

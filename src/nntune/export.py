@@ -39,20 +39,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._files import atomic_write_bytes
+from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .backend import to_numpy
-from .layers import (
-    Dense,
-    Dropout,
-    Identity,
-    Layer,
-    LayerParams,
-    LayerState,
-    LeakyReLU,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
+from .layers import Dense, Dropout, Layer, LayerParams, LayerState
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from .model import Sequential
 from .normalization import BatchNorm, Standardize

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from .activations import LeakyReLU, ReLU
 from .backend import Params, Seed, State, make_rng, to_numpy
-from .layers import Dropout, LeakyReLU, ReLU
+from .layers import Dropout
 from .model import Sequential
 
 GOOD = 1e-7

@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .activations import sigmoid, softmax
 from .backend import Array, namespace, to_numpy
-from .layers import _register, sigmoid, softmax
+from .layers import _register
 
 LOSS_TYPES: dict[str, type[Loss]] = {}
 

@@ -13,8 +13,6 @@ every setting (the same names as the command's flags and the TOML config keys) a
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +24,7 @@ import numpy as np
 
 from ._files import atomic_write_text
 from .architectures import mlp
+from .config import DECAYS, DEFAULT_LEARNING_RATES, TrainConfig, parse_layers
 from .data.augment import (
     Augment,
     GaussianNoise,
@@ -51,117 +50,20 @@ from .training import (
     gradient_health,
 )
 
-DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
-DEFAULT_LEARNING_RATES = {"gd": 0.01, "momentum": 0.01}
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a training run (flag ``--batch-size`` is ``batch_size``)."""
-
-    data: str = "moons"
-    n_samples: int | None = None
-    target: str | None = None
-    x_key: str | None = None
-    y_key: str | None = None
-    task: str | None = None
-    layers: tuple[int, ...] = (10, 5)
-    activation: str = "relu"
-    init: str = "he"
-    optimizer: str = "adam"
-    learning_rate: float | None = None
-    beta: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    epsilon: float | None = None
-    weight_decay: float | None = None
-    clip_norm: float | None = None
-    decay: str = "none"
-    decay_rate: float = 1.0
-    decay_interval: int = 1000
-    batch_size: int = 64
-    epochs: int = 100
-    l2: float = 0.0
-    keep_prob: float = 1.0
-    batch_norm: bool = False
-    standardize: bool = True
-    early_stopping: bool = False
-    patience: int = 10
-    dev: float | None = None
-    test: float | None = None
-    train_dev: float | None = None
-    augment: str | None = None
-    seed: int = 0
-    dtype: str = "float32"
-    checkpoint_every: int | None = None
-    out: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.decay not in DECAYS:
-            raise ValueError(f"unknown decay {self.decay!r}; expected one of {DECAYS}.")
-        self.layers = tuple(self.layers)
-
-    @classmethod
-    def from_mapping(
-        cls, values: dict[str, Any], source: str = "config"
-    ) -> TrainConfig:
-        """Build from TOML keys (``batch_size`` or ``batch-size``), checking the names.
-
-        Raises:
-            ValueError: for an unknown key, with the closest known one.
-        """
-        known = {f.name for f in dataclasses.fields(cls)}
-        options: dict[str, Any] = {}
-        for key, value in values.items():
-            name = key.replace("-", "_")
-            if name not in known:
-                import difflib
-
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"{source}: unknown setting {key!r}.{hint}")
-            if name == "layers" and isinstance(value, str):
-                value = parse_layers(value)
-            options[name] = value
-        return cls(**options)
-
-    def settings(self) -> dict[str, Any]:
-        """The settings as a flat dict (None values left out), as written to TOML."""
-        values = dataclasses.asdict(self)
-        values["layers"] = list(self.layers)
-        return {key: value for key, value in values.items() if value is not None}
-
-    def fingerprint(self) -> str:
-        """A hash of the settings that change the result (not ``out`` or ``epochs``)."""
-        values = self.settings()
-        for key in ("out", "epochs", "checkpoint_every"):
-            values.pop(key, None)
-        text = json.dumps(values, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def run_dir(self) -> Path:
-        """``out`` or ``runs/<data>-<fingerprint>``."""
-        if self.out:
-            return Path(self.out)
-        return Path("runs") / f"{Path(self.data).stem}-{self.fingerprint()[:8]}"
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    """Parse ``"10,5"`` into ``(10, 5)``.
-
-    Example:
-        >>> parse_layers("10, 5")
-        (10, 5)
-    """
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ValueError(
-            f"expected comma-separated hidden layer sizes such as 10,5; got {text!r}."
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"hidden layer sizes must be positive integers; got {text!r}.")
-    return sizes
+__all__ = [
+    "DECAYS",
+    "RunResult",
+    "TrainConfig",
+    "build_augment",
+    "build_model",
+    "build_optimizer",
+    "evaluate_sets",
+    "load_data",
+    "parse_layers",
+    "run_training",
+    "split_data",
+    "train_model",
+]
 
 
 @dataclass

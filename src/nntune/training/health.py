@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from ..activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from ..backend import Params, State, make_rng, to_numpy
 from ..initializers import Initializer
-from ..layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from ..layers import Dense, Dropout
 from ..model import Sequential
 from ..normalization import BatchNorm
 
