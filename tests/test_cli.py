@@ -181,6 +181,7 @@ def test_every_subcommand_help_runs_and_lists_its_flags(name):
     for option in command.params:
         if isinstance(option, click.Option):
             assert option.opts[0] in result.stdout, (name, option.opts)
+    assert "\\b" not in result.stdout  # Click's no-rewrap marker, shown raw
 
 
 @pytest.mark.parametrize("name", ["train", "compare", "curves", "diagnose", "report"])

@@ -198,3 +198,60 @@ def test_one_hot():
     np.testing.assert_array_equal(one_hot(np.array([1, 0, 2])), np.eye(3)[[1, 0, 2]])
     with pytest.raises(ValueError, match=r"labels must be in 0\.\.1"):
         one_hot(np.array([0, 2]), 2)
+
+
+def test_a_gap_equal_to_the_threshold_is_not_high():
+    report = diagnose(train_error=0.08, dev_error=0.10, human_error=0.075)
+    assert report.variance == 0.02
+    assert "high variance" not in report.problems
+
+
+def test_gaps_within_sampling_noise_are_not_high():
+    small = diagnose(
+        train_error=0.02, dev_error=0.05, examples={"train": 180, "dev": 60}
+    )
+    assert small.verdict == "fine"
+    assert "sampling noise" in small.explanation[1]
+    large = diagnose(
+        train_error=0.02, dev_error=0.05, examples={"train": 18_000, "dev": 6_000}
+    )
+    assert large.verdict == "high variance"
+    noisy_test = diagnose(
+        train_error=0.01,
+        dev_error=0.02,
+        test_error=0.045,
+        examples={"dev": 80, "test": 80},
+    )
+    assert "overfit to the dev set" not in noisy_test.problems
+
+
+def test_unhealthy_gradients_put_the_initialization_first():
+    report = diagnose(
+        train_error=0.5,
+        dev_error=0.5,
+        gradient_health=("symmetric", ["zeros: use he"]),
+        settings={"init": "zeros", "activation": "relu"},
+    )
+    assert report.problems[0] == "gradients symmetric"
+    first = report.recommendations[0]
+    assert (first.remedy, first.flag) == ("fix the initialization", "--init he")
+    tanh = diagnose(
+        train_error=0.5,
+        dev_error=0.5,
+        gradient_health=("saturated", []),
+        settings={"init": "random:10", "activation": "tanh"},
+    )
+    assert tanh.recommendations[0].flag == "--init xavier"
+    healthy = diagnose(train_error=0.5, dev_error=0.5, gradient_health=("healthy", []))
+    assert healthy.problems == ("high bias",)
+
+
+def test_optimization_advice_depends_on_the_optimizer():
+    def flag(optimizer):
+        report = diagnose(
+            train_error=0.2, dev_error=0.21, settings={"optimizer": optimizer}
+        )
+        return {r.remedy: r.flag for r in report.recommendations}["better optimization"]
+
+    assert flag("gd") == "--optimizer adam"
+    assert flag("adam") is None  # tune its learning rate instead of adding decay

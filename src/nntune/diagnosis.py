@@ -119,8 +119,15 @@ def diagnose(
     test_error: float | None = None,
     thresholds: Thresholds | None = None,
     settings: dict[str, Any] | None = None,
+    examples: dict[str, int] | None = None,
+    gradient_health: tuple[str, list[str]] | None = None,
 ) -> Diagnosis:
     """Diagnose bias, variance and data mismatch from error rates.
+
+    A gap is high when it exceeds its threshold and, when the set sizes are known,
+    also its sampling noise: an error rate ``e`` measured on ``n`` examples is only
+    known to about ``1.96 sqrt(e (1 - e) / n)``, so a 3-point gap between two sets of
+    60 examples says nothing.
 
     Args:
         train_error: error on the training set.
@@ -133,6 +140,10 @@ def diagnose(
         thresholds: when a gap counts as high (default 2 points each).
         settings: the run's settings (``nntune train`` keys: layers, epochs, l2,
             keep_prob, early_stopping, optimizer...) to turn remedies into flags.
+        examples: sizes of the sets (``train``, ``train_dev``, ``dev``, ``test``) to
+            tell real gaps from sampling noise.
+        gradient_health: ``(verdict, suggestions)`` of a gradient-health check; an
+            unhealthy network is fixed first (its initialization), before the recipe.
 
     Raises:
         ValueError: for errors outside [0, 1].
@@ -146,15 +157,47 @@ def diagnose(
     ):
         _check_error(name, value)
     limits = thresholds or Thresholds()
-    bias = train_error - human_error
+    sizes = examples or {}
+    rates = {
+        "train": train_error,
+        "train_dev": train_dev_error,
+        "dev": dev_error,
+        "test": test_error,
+    }
+
+    def noise(*names: str) -> float:
+        # 95% half-width of a difference of independent error rates (0 if unknown).
+        variance = 0.0
+        for name in names:
+            n, rate = sizes.get(name), rates.get(name)
+            if n and rate is not None:
+                variance += max(rate * (1 - rate), 0.5 / n) / n
+        return 1.96 * math.sqrt(variance)
+
+    # Rounded so that 0.10 - 0.08 is 0.02, not 0.020000000000000004.
+    bias = round(train_error - human_error, 12)
     reference = train_dev_error if train_dev_error is not None else dev_error
-    variance = reference - train_error
-    mismatch = dev_error - train_dev_error if train_dev_error is not None else None
-    overfit = test_error - dev_error if test_error is not None else None
-    high_bias = bias > limits.bias
-    high_variance = variance > limits.variance
-    high_mismatch = mismatch is not None and mismatch > limits.data_mismatch
-    high_overfit = overfit is not None and overfit > limits.dev_overfit
+    variance = round(reference - train_error, 12)
+    mismatch = (
+        round(dev_error - train_dev_error, 12) if train_dev_error is not None else None
+    )
+    overfit = round(test_error - dev_error, 12) if test_error is not None else None
+    margins = {
+        "bias": noise("train"),
+        "variance": noise(
+            "train", "train_dev" if train_dev_error is not None else "dev"
+        ),
+        "data mismatch": noise("train_dev", "dev"),
+        "dev overfit": noise("dev", "test"),
+    }
+    high_bias = bias > max(limits.bias, margins["bias"])
+    high_variance = variance > max(limits.variance, margins["variance"])
+    high_mismatch = mismatch is not None and mismatch > max(
+        limits.data_mismatch, margins["data mismatch"]
+    )
+    high_overfit = overfit is not None and overfit > max(
+        limits.dev_overfit, margins["dev overfit"]
+    )
     if high_bias and high_variance:
         verdict = "high bias and high variance"
     elif high_bias:
@@ -183,7 +226,15 @@ def diagnose(
     }
     problems.sort(key=lambda name: -gaps[name])  # the biggest problem first
     recommendations = [r for name in problems for r in _remedies(name, settings or {})]
+    unhealthy = gradient_health is not None and gradient_health[0] in UNHEALTHY
+    if unhealthy and gradient_health is not None:
+        verdict_health, suggestions = gradient_health
+        problems.insert(0, f"gradients {verdict_health}")
+        recommendations.insert(
+            0, _fix_initialization(verdict_health, suggestions, settings or {})
+        )
     explanation = _explain(
+        margins,
         human_error,
         train_error,
         dev_error,
@@ -217,7 +268,29 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+UNHEALTHY = ("symmetric", "exploding", "vanishing", "saturated")
+
+
+def _fix_initialization(
+    verdict: str, suggestions: list[str], settings: dict[str, Any]
+) -> Recommendation:
+    activation = settings.get("activation", "relu")
+    better = "xavier" if activation in ("tanh", "sigmoid") else "he"
+    flag = None if settings.get("init") == better else f"--init {better}"
+    action = (
+        suggestions[0]
+        if suggestions
+        else (
+            f"the weights start {verdict}: fix the initialization before anything else"
+        )
+    )
+    return Recommendation(
+        f"gradients {verdict}", "fix the initialization", action, flag
+    )
+
+
 def _explain(
+    margins: dict[str, float],
     human: float,
     train: float,
     dev: float,
@@ -229,38 +302,37 @@ def _explain(
     overfit: float | None,
     limits: Thresholds,
 ) -> list[str]:
-    def judge(gap: float, limit: float) -> str:
-        return "high" if gap > limit else "low"
+    def judge(name: str, gap: float, limit: float) -> str:
+        margin = margins[name]
+        if gap > max(limit, margin):
+            word = "high"
+        elif gap > limit:
+            word = f"within the ±{_percent(margin)} sampling noise: more data to tell"
+        else:
+            word = "low"
+        return f"{word}; high above {_percent(max(limit, margin))}"
 
+    reference = (
+        f"dev error {_percent(dev)}"
+        if train_dev is None
+        else f"train-dev error {_percent(train_dev)}"
+    )
     lines = [
         f"avoidable bias = training error {_percent(train)} - human-level error "
-        f"{_percent(human)} = {_percent(bias)} ({judge(bias, limits.bias)}; high above "
-        f"{_percent(limits.bias)})",
+        f"{_percent(human)} = {_percent(bias)} ({judge('bias', bias, limits.bias)})",
+        f"variance = {reference} - training error {_percent(train)} = "
+        f"{_percent(variance)} ({judge('variance', variance, limits.variance)})",
     ]
-    if train_dev is None:
-        lines.append(
-            f"variance = dev error {_percent(dev)} - training error "
-            f"{_percent(train)} = "
-            f"{_percent(variance)} ({judge(variance, limits.variance)}; high above "
-            f"{_percent(limits.variance)})"
-        )
-    else:
-        lines.append(
-            f"variance = train-dev error {_percent(train_dev)} - training error "
-            f"{_percent(train)} = {_percent(variance)} "
-            f"({judge(variance, limits.variance)}; high above "
-            f"{_percent(limits.variance)})"
-        )
+    if train_dev is not None and mismatch is not None:
         lines.append(
             f"data mismatch = dev error {_percent(dev)} - train-dev error "
-            f"{_percent(train_dev)} = {_percent(mismatch or 0.0)} "
-            f"({judge(mismatch or 0.0, limits.data_mismatch)}; high above "
-            f"{_percent(limits.data_mismatch)})"
+            f"{_percent(train_dev)} = {_percent(mismatch)} "
+            f"({judge('data mismatch', mismatch, limits.data_mismatch)})"
         )
-    if test is not None:
+    if test is not None and overfit is not None:
         lines.append(
             f"dev overfit = test error {_percent(test)} - dev error {_percent(dev)} = "
-            f"{_percent(overfit or 0.0)} ({judge(overfit or 0.0, limits.dev_overfit)})"
+            f"{_percent(overfit)} ({judge('dev overfit', overfit, limits.dev_overfit)})"
         )
     return lines
 
@@ -291,11 +363,13 @@ def _remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
             Recommendation(
                 problem,
                 "better optimization",
-                "Adam with learning-rate decay usually fits faster than "
-                "plain gradient descent",
-                "--optimizer adam --decay inverse_time"
-                if s.get("optimizer", "adam") != "adam"
-                else "--decay inverse_time",
+                "Adam usually fits faster than gradient descent"
+                if s.get("optimizer", "adam") in ("gd", "momentum")
+                else "tune the learning rate on a log scale (nntune curves validation "
+                "--param learning_rate --values 0.0003,0.001,0.003,0.01)",
+                "--optimizer adam"
+                if s.get("optimizer", "adam") in ("gd", "momentum")
+                else None,
             ),
             Recommendation(
                 problem,
@@ -408,7 +482,17 @@ def diagnose_run(
             settings = tomllib.load(file)
     test = metrics.get("test", {}).get("accuracy")
     train_dev = metrics.get("train_dev", {}).get("accuracy")
+    examples = {
+        name: int(metrics[name]["examples"])
+        for name in ("train", "train_dev", "dev", "test")
+        if isinstance(metrics.get(name), dict) and "examples" in metrics[name]
+    }
+    health = metrics.get("gradient_health", {}).get("final") or {}
     return diagnose(
+        examples=examples,
+        gradient_health=(health["verdict"], list(health.get("suggestions", [])))
+        if "verdict" in health
+        else None,
         train_error=1 - metrics["train"]["accuracy"],
         dev_error=1 - metrics["dev"]["accuracy"],
         train_dev_error=None if train_dev is None else 1 - train_dev,

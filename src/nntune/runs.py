@@ -295,6 +295,14 @@ def run_training(
             ),
         }
     )
+    final_health = gradient_health(model, data.X[sample], data.y[sample])
+    metrics["gradient_health"] = {
+        "final": final_health.to_dict(),
+        "verdict_by_epoch": {
+            str(epoch): report.verdict
+            for epoch, report in sorted(health.reports.items())
+        },
+    }
     if "accuracy" in metrics.get("train", {}) and "accuracy" in metrics.get("dev", {}):
         # Human-level error unknown here: 0 (Bayes error ~ 0); `nntune diagnose RUN
         # --human-error` redoes it with a better estimate.
@@ -308,15 +316,13 @@ def run_training(
             train_dev_error=error("train_dev"),
             test_error=error("test"),
             settings=config.settings(),
+            examples={
+                name: metrics[name]["examples"]
+                for name in ("train", "train_dev", "dev", "test")
+                if name in metrics
+            },
+            gradient_health=(final_health.verdict, list(final_health.suggestions)),
         ).to_dict()
-    final_health = gradient_health(model, data.X[sample], data.y[sample])
-    metrics["gradient_health"] = {
-        "final": final_health.to_dict(),
-        "verdict_by_epoch": {
-            str(epoch): report.verdict
-            for epoch, report in sorted(health.reports.items())
-        },
-    }
     model.metadata = {
         "task": data.task,
         "class_names": list(data.class_names),

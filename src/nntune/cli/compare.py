@@ -40,12 +40,13 @@ def compare(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    r"""Train one model per variant, everything else equal, and compare them.
+    """Train one model per variant, everything else equal, and compare them.
 
-    \b
-    nntune compare --data circles --layers 10,5 --optimizer gd \
-        --learning-rate 0.01 --batch-size 300 --epochs 15000 \
-        --vary init=zeros,random:10,he --seed 1
+    
+    The course's initialization lab, as one command:
+    nntune compare --data circles --layers 10,5 --optimizer gd
+      --learning-rate 0.01 --batch-size 300 --epochs 15000
+      --vary init=zeros,random:10,he --seed 1
 
     Prints train/dev/test accuracy and cost, epochs and time per variant, and writes
     results.json and one report.html with the curves overlaid (into --out, default

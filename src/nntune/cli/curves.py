@@ -60,9 +60,9 @@ def curves(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    r"""Train models to draw a learning curve or a validation curve.
+    """Train models to draw a learning curve or a validation curve.
 
-    \b
+    
     nntune curves learning --data moons --layers 10,5 --epochs 200
     nntune curves validation --param l2 --values 0,0.01,0.1,1,10 --data moons
 

@@ -21,9 +21,9 @@ from . import main
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="Print nothing.")
 def report(run_dir: Path, output: Path | None, as_json: bool, quiet: bool) -> None:
-    r"""Write an HTML report of a run: curves, diagnosis, gradient health, settings.
+    """Write an HTML report of a run: curves, diagnosis, gradient health, settings.
 
-    \b
+    
     nntune report runs/moons-1a2b3c4d
     nntune report runs/moons-1a2b3c4d --output moons.html
 
