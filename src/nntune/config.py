@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Any
 
 DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
+# The rate of each decay when none is given: the course's decay_rate=1 for the inverse
+# time and interval decays, k=1 for k/sqrt(epoch), and a base of 0.95 for the
+# exponential decay (a base of 1 would not decay at all).
+DEFAULT_DECAY_RATES = {
+    "inverse_time": 1.0,
+    "interval": 1.0,
+    "inverse_sqrt": 1.0,
+    "exponential": 0.95,
+}
 DEFAULT_LEARNING_RATES = {"gd": 0.01, "momentum": 0.01}
 
 
@@ -40,7 +49,7 @@ class TrainConfig:
     weight_decay: float | None = None
     clip_norm: float | None = None
     decay: str = "none"
-    decay_rate: float = 1.0
+    decay_rate: float | None = None
     decay_interval: int = 1000
     batch_size: int = 64
     epochs: int = 100

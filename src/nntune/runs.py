@@ -24,7 +24,13 @@ import numpy as np
 
 from ._files import atomic_write_text
 from .architectures import mlp
-from .config import DECAYS, DEFAULT_LEARNING_RATES, TrainConfig, parse_layers
+from .config import (
+    DECAYS,
+    DEFAULT_DECAY_RATES,
+    DEFAULT_LEARNING_RATES,
+    TrainConfig,
+    parse_layers,
+)
 from .data.augment import (
     Augment,
     GaussianNoise,
@@ -95,12 +101,15 @@ def build_optimizer(config: TrainConfig) -> Any:
     if rate is None:
         rate = DEFAULT_LEARNING_RATES.get(config.optimizer, 0.001)
     options: dict[str, Any] = {}
+    decay_rate = config.decay_rate
+    if decay_rate is None:
+        decay_rate = DEFAULT_DECAY_RATES.get(config.decay, 1.0)
     if config.decay == "interval":
-        options = {"decay_rate": config.decay_rate, "interval": config.decay_interval}
+        options = {"decay_rate": decay_rate, "interval": config.decay_interval}
     elif config.decay == "inverse_time":
-        options = {"decay_rate": config.decay_rate}
+        options = {"decay_rate": decay_rate}
     elif config.decay in ("exponential", "inverse_sqrt"):
-        options = {"k": config.decay_rate}
+        options = {"k": decay_rate}
     schedule = (
         schedule_from_name(config.decay, rate, **options)
         if config.decay != "none"

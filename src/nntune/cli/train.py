@@ -119,7 +119,8 @@ TRAIN_OPTIONS = [
     _option(
         "--decay-rate",
         type=click.FloatRange(min=0),
-        help="Rate of the decay (default 1; the base k of exponential).",
+        help="Rate of the decay: decay_rate of inverse_time and interval (default "
+        "1), k of inverse_sqrt (1) and the base k of exponential (0.95).",
     ),
     _option(
         "--decay-interval",
