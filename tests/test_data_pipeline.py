@@ -57,6 +57,12 @@ class TestMinibatches:
         assert sorted(np.concatenate(batches).tolist()) == list(range(10))
         assert np.concatenate(batches).tolist() != list(range(10))
 
+    def test_a_lone_last_example_can_join_the_previous_batch(self):
+        rng = np.random.default_rng(0)
+        sizes = [len(b) for b in minibatch_indices(129, 64, rng, min_last=2)]
+        assert sizes == [64, 65]
+        assert [len(b) for b in minibatch_indices(129, 64, rng)] == [64, 64, 1]
+
     def test_extremes(self):
         assert list(minibatch_indices(5, 5, None)) == [slice(None)]
         assert len(list(minibatch_indices(5, 1, np.random.default_rng(0)))) == 5

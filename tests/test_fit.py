@@ -359,3 +359,9 @@ def test_rich_progress_bar_draws_epochs_and_metrics():
     text = stream.getvalue()
     assert "5/5" in text
     assert "acc 0." in text
+
+
+def test_batch_norm_trains_when_the_last_mini_batch_would_hold_one_example():
+    model = nntune.mlp([4], batch_norm=True).init(2, seed=0)
+    history = fit(model, X[:129], Y[:129], epochs=2, batch_size=64, progress="silent")
+    assert len(history.iterations) == 4  # 64 + 65 per epoch

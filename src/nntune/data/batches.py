@@ -9,7 +9,7 @@ import numpy as np
 
 
 def minibatch_indices(
-    m: int, batch_size: int, rng: np.random.Generator | None
+    m: int, batch_size: int, rng: np.random.Generator | None, min_last: int = 1
 ) -> Iterator[np.ndarray[Any, Any] | slice]:
     """Yield index arrays of mini-batches of ``m`` examples.
 
@@ -17,7 +17,8 @@ def minibatch_indices(
     slice, so no copy is made). ``batch_size == 1`` is stochastic gradient descent.
     Otherwise the examples are shuffled with ``rng`` and cut into ``ceil(m /
     batch_size)`` batches, the last one smaller when ``batch_size`` does not divide
-    ``m``.
+    ``m``; a last batch smaller than ``min_last`` joins the one before it (batch
+    normalization needs at least 2 examples to estimate a variance).
 
     Raises:
         ValueError: if ``batch_size < 1``.
@@ -42,10 +43,10 @@ def minibatch_indices(
     if rng is None:
         raise ValueError("mini-batches need a random generator to shuffle; pass rng=.")
     order = rng.permutation(m)
-    for start in range(0, m, batch_size):
-        yield order[start : start + batch_size]
+    starts = list(range(0, m, batch_size))
+    if len(starts) > 1 and m - starts[-1] < min_last:
+        starts.pop()
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else m
+        yield order[start:end]
 
-
-def n_batches(m: int, batch_size: int) -> int:
-    """Number of mini-batches per epoch: ``ceil(m / batch_size)``."""
-    return -(-m // batch_size) if batch_size < m else 1

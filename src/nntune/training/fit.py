@@ -13,6 +13,7 @@ import numpy as np
 from ..backend import Params, State, namespace
 from ..data.batches import minibatch_indices
 from ..model import Sequential
+from ..normalization import BatchNorm
 from ..optim import (
     GradientTransformation,
     adam,
@@ -185,6 +186,8 @@ def fit(
 def _run(trainer: Trainer, x: Any, targets: Any, dev: tuple[Any, Any] | None) -> None:
     model, optimizer = trainer.model, trainer.optimizer
     m = x.shape[0]
+    # Batch norm cannot train on a lone example: it joins the previous mini-batch.
+    min_last = 2 if any(isinstance(layer, BatchNorm) for layer in model.layers) else 1
     started = time.perf_counter() - trainer.time_offset
     while trainer.epoch < trainer.epochs and not trainer.stop_training:
         epoch = trainer.epoch
@@ -193,7 +196,7 @@ def _run(trainer: Trainer, x: Any, targets: Any, dev: tuple[Any, Any] | None) ->
             callback.on_epoch_begin(trainer, epoch)
         rng = np.random.default_rng([trainer.seed, epoch])
         params, state, opt_state = trainer.params, trainer.state, trainer.opt_state
-        for batch in minibatch_indices(m, trainer.batch_size, rng):
+        for batch in minibatch_indices(m, trainer.batch_size, rng, min_last):
             inputs = x[batch]
             if trainer.augment is not None:
                 inputs = trainer.augment(inputs, rng)
