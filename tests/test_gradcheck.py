@@ -136,3 +136,17 @@ def test_threshold_decides_passed():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gradient_check(mlp([3]).init(2), MOONS.X, MOONS.y, **kwargs)
+
+
+def test_a_tensor_with_every_step_on_a_kink_is_not_checked_rather_than_good():
+    # Zero inputs put every row of z = b on the ReLU kink: b cannot be checked.
+    model = Sequential([Dense(3), ReLU(), Dense(1)]).init(2, seed=0, dtype="float64")
+    report = gradient_check(model, np.zeros((8, 2)), np.arange(8) % 2)
+    bias = report.parameters["dense_0.b"]
+    assert (bias.checked, bias.verdict) == (0, "not checked")
+    assert np.isnan(bias.difference)
+    assert report.to_dict()["parameters"]["dense_0.b"] is None
+    assert report.to_dict()["not_checked"] == ["dense_0.b"]
+    assert any(note.startswith("not checked: dense_0.b") for note in report.notes)
+    assert "n/a" in str(report)
+    assert not np.isnan(report.max_relative_difference)

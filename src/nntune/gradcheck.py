@@ -56,7 +56,12 @@ def relative_difference(grad: Any, approx: Any) -> float:
 
 
 def verdict(difference: float) -> str:
-    """Return ``"good"``, ``"look closer"`` or ``"wrong"`` for a relative difference."""
+    """Return ``"good"``, ``"look closer"`` or ``"wrong"`` for a relative difference.
+
+    ``"not checked"`` when the difference is NaN: no entry could be compared.
+    """
+    if math.isnan(difference):
+        return "not checked"
     if difference < GOOD:
         return "good"
     if difference < LOOK_CLOSER:
@@ -67,8 +72,12 @@ def verdict(difference: float) -> str:
 _EXPLANATIONS = {
     "good": "backpropagation matches the numerical gradient (difference < 1e-7).",
     "look closer": (
-        "probably right, but look closer: a difference between 1e-7 and 1e-5 can be a "
-        "small bug or a ReLU kink crossed by eps; check the largest entries."
+        "probably right, but a difference between 1e-7 and 1e-5 can be a small bug "
+        "or a ReLU kink crossed by eps; check the largest entries."
+    ),
+    "not checked": (
+        "no entry could be compared (every step crossed a ReLU kink); check at "
+        "other weights, e.g. after a few training steps."
     ),
     "wrong": (
         "backpropagation is very likely wrong (difference >= 1e-5): compare the "
@@ -102,15 +111,21 @@ class GradientCheckReport:
 
     @property
     def max_relative_difference(self) -> float:
-        """The worst of the overall and per-parameter differences."""
-        return max(
-            [self.overall_difference, *(p.difference for p in self.parameters.values())]
-        )
+        """The worst of the overall and per-parameter differences (NaN: none checked).
+
+        Tensors with no comparable entry ("not checked") are left out.
+        """
+        values = [
+            self.overall_difference,
+            *(p.difference for p in self.parameters.values()),
+        ]
+        checked = [value for value in values if not math.isnan(value)]
+        return max(checked) if checked else math.nan
 
     @property
     def passed(self) -> bool:
         """Whether the worst difference is below the pass mark ``threshold``."""
-        return self.max_relative_difference < self.threshold
+        return bool(self.max_relative_difference < self.threshold)  # NaN: False
 
     @property
     def verdict(self) -> str:
@@ -122,20 +137,27 @@ class GradientCheckReport:
         status = "PASSED" if self.passed else "FAILED"
         return (
             f"{status} (pass mark {self.threshold:.0e}): max relative difference "
-            f"{self.max_relative_difference:.3e} is {self.verdict}: "
+            f"{self.max_relative_difference:.3e}, {self.verdict}: "
             f"{_EXPLANATIONS[self.verdict]}"
         )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable summary (``parameters``: name -> difference)."""
         return {
-            "max_relative_difference": self.max_relative_difference,
-            "overall_relative_difference": self.overall_difference,
+            "max_relative_difference": _number(self.max_relative_difference),
+            "overall_relative_difference": _number(self.overall_difference),
             "passed": self.passed,
             "verdict": self.verdict,
             "threshold": self.threshold,
             "epsilon": self.epsilon,
-            "parameters": {name: p.difference for name, p in self.parameters.items()},
+            "parameters": {
+                name: _number(p.difference) for name, p in self.parameters.items()
+            },
+            "not_checked": [
+                name
+                for name, p in self.parameters.items()
+                if p.verdict == "not checked"
+            ],
             "checked_entries": {name: p.checked for name, p in self.parameters.items()},
             "skipped_entries": self.skipped_entries,
             "notes": list(self.notes),
@@ -144,14 +166,19 @@ class GradientCheckReport:
     def __str__(self) -> str:
         lines = [f"{'parameter':<22} {'difference':>11} {'checked':>12}  verdict"]
         for p in self.parameters.values():
+            shown = "n/a" if math.isnan(p.difference) else f"{p.difference:.3e}"
             lines.append(
-                f"{p.name:<22} {p.difference:>11.3e} "
-                f"{f'{p.checked}/{p.size}':>12}  {p.verdict}"
+                f"{p.name:<22} {shown:>11} {f'{p.checked}/{p.size}':>12}  {p.verdict}"
             )
         lines.append(f"{'overall':<22} {self.overall_difference:>11.3e}")
         lines.extend(self.notes)
         lines.append(self.explain())
         return "\n".join(lines)
+
+
+def _number(value: float) -> float | None:
+    # JSON has no NaN: a tensor that was not checked has no difference.
+    return None if math.isnan(value) else value
 
 
 def numerical_gradient(
@@ -340,7 +367,9 @@ def gradient_check(
             numeric = approx[layer][name][smooth]
             all_grads.append(analytic)
             all_approx.append(numeric)
-            difference = relative_difference(analytic, numeric)
+            difference = (
+                relative_difference(analytic, numeric) if len(indices) else math.nan
+            )
             key = f"{layer}.{name}"
             results[key] = ParameterCheck(
                 key,
@@ -362,6 +391,13 @@ def gradient_check(
         notes.append(
             f"{skipped} entr{'y' if skipped == 1 else 'ies'} left out: the step of "
             "+-epsilon crossed a ReLU kink, where the derivative is not defined"
+        )
+    unchecked = [key for key, check in results.items() if not check.checked]
+    if unchecked:
+        notes.append(
+            f"not checked: {', '.join(unchecked)} (every step crossed a ReLU kink, "
+            "e.g. zero biases under inputs that are exactly 0; check again after a "
+            "few training steps)"
         )
     if dropouts:
         notes.append("dropout: one mask frozen for every evaluation of the cost")

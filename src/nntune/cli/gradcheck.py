@@ -189,11 +189,16 @@ def _print_report(report: Any, dataset: str, n_parameters: int, m: int) -> None:
     table.add_column("relative difference", justify="right")
     table.add_column("entries checked", justify="right")
     table.add_column("verdict")
-    colors = {"good": "green", "look closer": "yellow", "wrong": "red"}
+    colors = {
+        "good": "green",
+        "look closer": "yellow",
+        "wrong": "red",
+        "not checked": "magenta",
+    }
     for check in report.parameters.values():
         table.add_row(
             check.name,
-            f"{check.difference:.3e}",
+            "n/a" if check.verdict == "not checked" else f"{check.difference:.3e}",
             f"{check.checked}/{check.size}",
             f"[{colors[check.verdict]}]{check.verdict}[/]",
         )

@@ -49,4 +49,3 @@ def minibatch_indices(
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else m
         yield order[start:end]
-
