@@ -179,7 +179,7 @@ def test_thresholds_are_parameters():
     assert strict.verdict == "vanishing"
     assert "x the last layer's" in strict.problems[0]
     assert check([10, 5, 5], "he", "relu", exploding_std=0.5).verdict == "exploding"
-    loose = check([10, 5, 5], "random:10", "relu", exploding_std=1e6)
+    loose = check([10, 5, 5], "random:10", "relu", exploding_std=1e6, output_std=1e9)
     assert loose.verdict == "healthy"
 
 
@@ -246,3 +246,19 @@ def test_callback_resets_on_each_run_and_validates_every():
         GradientHealth(X, Y, every=0)
     with pytest.raises(TypeError, match="unknown gradient-health threshold"):
         GradientHealth(X, Y, exploding=1.0)
+
+
+def test_the_labs_random_x10_network_is_flagged_at_its_output():
+    # The course's initialization lab: [10, 5] on circles, weights x10. The hidden
+    # layers look fine; the output logits saturate the sigmoid (first cost ~ 383).
+    model = nntune.mlp([10, 5], init="random:10").init(2, seed=1)
+    report = gradient_health(model, X, Y)
+    assert report.verdict == "saturated"
+    assert report.layers[-1].verdict == "saturated"
+    assert "random:10" in report.suggestions[0]
+    regression = nntune.mlp([10, 5], task="regression", init="random:10").init(
+        2, seed=1
+    )
+    assert (
+        gradient_health(regression, X, X[:, 0] * 1000).layers[-1].verdict != "saturated"
+    )

@@ -66,6 +66,10 @@ class Thresholds:
     exploding_std: float = 1e3
     dead_fraction: float = 0.5
     saturated_fraction: float = 0.5
+    output_std: float = 10.0
+    """Classifier logits spread wider than this put the sigmoid/softmax at 0 or 1;
+    with a cost above twice chance level (``2 ln K``) that is saturation, not
+    confidence."""
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
@@ -227,7 +231,32 @@ def layer_statistics(
     return found
 
 
-def _judge(layer: LayerHealth, last_gradient: float, last: bool, t: Thresholds) -> str:
+def _worse_than_chance(
+    model: Sequential, X: Any, y: Any, params: Params | None, state: State | None
+) -> bool:
+    """Whether a classifier's cost is above twice the chance level ``ln K``."""
+    if model.loss.task == "regression":
+        return False
+    x, targets = model.prepare(X, y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = model.apply(
+            model.params if params is None else params,
+            model.state if state is None else state,
+            x,
+            training=False,
+        )[0]
+        cost = float(model.loss.value_and_grad(logits, targets)[0])
+    classes = max(2, int(model.n_outputs or 2))
+    return not math.isfinite(cost) or cost > 2 * math.log(classes)
+
+
+def _judge(
+    layer: LayerHealth,
+    last_gradient: float,
+    last: bool,
+    t: Thresholds,
+    confused: bool,
+) -> str:
     """Return ``"verdict: what was seen"`` for one layer (first match wins)."""
     ratio = _ratio(layer.gradient_norm, last_gradient)
     norms = (layer.weight_norm, layer.gradient_norm, layer.input_gradient_norm)
@@ -243,6 +272,11 @@ def _judge(layer: LayerHealth, last_gradient: float, last: bool, t: Thresholds) 
         return f"exploding: activation std {std:.3g}"
     if not last and ratio > t.exploding_ratio:
         return f"exploding: weight gradient {ratio:.3g} x the last layer's"
+    if last and confused and std > t.output_std:
+        return (
+            f"saturated: its logits have std {std:.3g}, so the sigmoid/softmax outputs "
+            "sit at 0 or 1: confident, often wrong, with a huge starting cost"
+        )
     if (layer.saturated_fraction or 0) > t.saturated_fraction:
         return (
             f"saturated: {layer.saturated_fraction:.0%} of {layer.activation} outputs "
@@ -393,10 +427,13 @@ def gradient_health(
     if not stats:
         raise ValueError(f"gradient_health needs a Dense layer; got {model!r}.")
     last_gradient = stats[-1].gradient_norm
+    confused = _worse_than_chance(model, X, y, params, state)
     judged, problems = [], []
     advice: dict[str, list[str]] = {}
     for index, layer in enumerate(stats):
-        finding = _judge(layer, last_gradient, index == len(stats) - 1, limits)
+        finding = _judge(
+            layer, last_gradient, index == len(stats) - 1, limits, confused=confused
+        )
         verdict, _, problem = finding.partition(": ")
         if verdict != "healthy":
             problems.append(f"{layer.name} ({layer.init}): {finding}")
