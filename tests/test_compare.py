@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,35 @@ def test_cli_table_and_config_file(tmp_path):
     assert "l2=0.7" in result.stdout
     assert "report:" in result.stdout
     assert "[2/2] l2=0.7" in result.stderr
+
+
+def test_table_stays_readable_on_an_80_column_terminal(tmp_path):
+    result = subprocess.run(
+        [
+            NNTUNE,
+            "compare",
+            "--data",
+            "moons",
+            "--layers",
+            "4",
+            "--epochs",
+            "2",
+            "--vary",
+            "init=zeros,random:10",
+            "--vary",
+            "optimizer=gd,adam",
+            "--out",
+            "c",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.stdout
+    assert "  4: init=random:10,optimizer=adam" in lines

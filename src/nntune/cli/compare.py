@@ -101,31 +101,51 @@ def compare(
 
 
 def _print_table(variants: list[Any]) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Comparison")
-    table.add_column("variant")
-    for name in ("train", "dev", "test"):
-        table.add_column(f"{name} acc", justify="right")
-    for name in ("train", "dev", "test"):
-        table.add_column(f"{name} cost", justify="right")
-    table.add_column("epochs", justify="right")
-    table.add_column("time", justify="right")
+    sets = ("train", "dev", "test")
+    rows = []
     for variant in variants:
         m = variant.metrics
-        accuracies = [
-            f"{m[s]['accuracy']:.3f}" if "accuracy" in m.get(s, {}) else ""
-            for s in ("train", "dev", "test")
+        row = {"variant": variant.name}
+        for name in sets:
+            if "accuracy" in m.get(name, {}):
+                row[f"{name} acc"] = f"{m[name]['accuracy']:.3f}"
+        for name in sets:
+            if name in m:
+                row[f"{name} cost"] = f"{m[name]['cost']:.4f}"
+        row["epochs"] = str(m["epochs_run"])
+        row["time"] = f"{m['seconds']:.1f}s"
+        rows.append(row)
+    columns = list(rows[0])
+    console = Console()
+
+    def width(names: list[str]) -> int:
+        cells = [
+            max(*map(len, n.split()), *(len(r.get(n, "")) for r in rows)) for n in names
         ]
-        costs = [
-            f"{m[s]['cost']:.4f}" if s in m else "" for s in ("train", "dev", "test")
-        ]
-        table.add_row(
-            variant.name,
-            *accuracies,
-            *costs,
-            str(m["epochs_run"]),
-            f"{m['seconds']:.1f}s",
+        return sum(cells) + 3 * len(names)
+
+    legend = width(columns) > console.width
+    if legend:
+        # Too wide for this terminal: number the variants and name them below.
+        for number, row in enumerate(rows, start=1):
+            row["#"] = str(number)
+        columns = ["#", *columns[1:]]
+    table = Table(title="Comparison", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in columns:
+        # Two-line headers ("dev" over "acc") keep the table narrow.
+        table.add_column(
+            name.replace(" ", "\n"),
+            justify="left" if name in ("variant", "#") else "right",
+            no_wrap=True,
+            min_width=len(max(name.split(), key=len)),
         )
-    Console().print(table)
+    for row in rows:
+        table.add_row(*(row.get(name, "") for name in columns))
+    console.print(table)
+    if legend:
+        for number, row in enumerate(rows, start=1):
+            console.print(f"  {number}: {row['variant']}", soft_wrap=True)
