@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .remedies import UNHEALTHY, Recommendation, fix_initialization, remedies
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -48,16 +50,6 @@ class Thresholds:
                     f"the {name} threshold must be a fraction in [0, 1) such as 0.02 "
                     f"(2 percentage points); got {value!r}."
                 )
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One remedy of the basic recipe, with the concrete change to try."""
-
-    problem: str
-    remedy: str
-    action: str
-    flag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,13 +217,13 @@ def diagnose(
         "overfit to the dev set": overfit or 0.0,
     }
     problems.sort(key=lambda name: -gaps[name])  # the biggest problem first
-    recommendations = [r for name in problems for r in _remedies(name, settings or {})]
+    recommendations = [r for name in problems for r in remedies(name, settings or {})]
     unhealthy = gradient_health is not None and gradient_health[0] in UNHEALTHY
     if unhealthy and gradient_health is not None:
         verdict_health, suggestions = gradient_health
         problems.insert(0, f"gradients {verdict_health}")
         recommendations.insert(
-            0, _fix_initialization(verdict_health, suggestions, settings or {})
+            0, fix_initialization(verdict_health, suggestions, settings or {})
         )
     explanation = _explain(
         margins,
@@ -266,27 +258,6 @@ def diagnose(
 
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
-
-
-UNHEALTHY = ("symmetric", "exploding", "vanishing", "saturated")
-
-
-def _fix_initialization(
-    verdict: str, suggestions: list[str], settings: dict[str, Any]
-) -> Recommendation:
-    activation = settings.get("activation", "relu")
-    better = "xavier" if activation in ("tanh", "sigmoid") else "he"
-    flag = None if settings.get("init") == better else f"--init {better}"
-    action = (
-        suggestions[0]
-        if suggestions
-        else (
-            f"the weights start {verdict}: fix the initialization before anything else"
-        )
-    )
-    return Recommendation(
-        f"gradients {verdict}", "fix the initialization", action, flag
-    )
 
 
 def _explain(
@@ -335,115 +306,6 @@ def _explain(
             f"{_percent(overfit)} ({judge('dev overfit', overfit, limits.dev_overfit)})"
         )
     return lines
-
-
-def _bigger(layers: Any) -> str:
-    sizes = [int(u) for u in layers] if layers else [10, 5]
-    return ",".join(str(2 * u) for u in sizes)
-
-
-def _remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
-    epochs = int(s.get("epochs", 100))
-    l2 = float(s.get("l2", 0.0))
-    keep_prob = float(s.get("keep_prob", 1.0))
-    if problem == "high bias":
-        items = [
-            Recommendation(
-                problem,
-                "bigger network",
-                "more hidden units or layers fit the training set better",
-                f"--layers {_bigger(s.get('layers'))}",
-            ),
-            Recommendation(
-                problem,
-                "train longer",
-                "more epochs, until the training cost stops falling",
-                f"--epochs {2 * epochs}",
-            ),
-            Recommendation(
-                problem,
-                "better optimization",
-                "Adam usually fits faster than gradient descent"
-                if s.get("optimizer", "adam") in ("gd", "momentum")
-                else "tune the learning rate on a log scale (nntune curves validation "
-                "--param learning_rate --values 0.0003,0.001,0.003,0.01)",
-                "--optimizer adam"
-                if s.get("optimizer", "adam") in ("gd", "momentum")
-                else None,
-            ),
-            Recommendation(
-                problem,
-                "another architecture or hyperparameters",
-                "search the hyperparameters (learning rate on a log scale)",
-            ),
-        ]
-        if l2 > 0 or keep_prob < 1:
-            items.insert(
-                0,
-                Recommendation(
-                    problem,
-                    "less regularization",
-                    "strong L2 or dropout can keep the network from fitting the "
-                    "training set",
-                    f"--l2 {l2 / 10:g}"
-                    if l2 > 0
-                    else f"--keep-prob {min(1.0, keep_prob + 0.1):g}",
-                ),
-            )
-        return items
-    if problem == "high variance":
-        next_keep_prob = 0.86 if keep_prob >= 1 else max(0.5, keep_prob - 0.1)
-        return [
-            Recommendation(
-                problem,
-                "more data",
-                "more training examples (or data augmentation for images) "
-                "narrow the gap between training and dev error",
-            ),
-            Recommendation(
-                problem,
-                "L2 regularization",
-                "penalize large weights (the course's labs use lambda 0.7)",
-                f"--l2 {max(0.7, 2 * l2):g}",
-            ),
-            Recommendation(
-                problem,
-                "dropout",
-                "randomly drop hidden units while training",
-                f"--keep-prob {next_keep_prob:g}",
-            ),
-            Recommendation(
-                problem,
-                "data augmentation",
-                "flips, shifts, small rotations and noise for image data",
-            ),
-            Recommendation(
-                problem,
-                "early stopping",
-                "stop when the dev cost stops improving and keep the best weights",
-                None if s.get("early_stopping") else "--early-stopping",
-            ),
-        ]
-    if problem == "data mismatch":
-        return [
-            Recommendation(
-                problem,
-                "error analysis",
-                "look at dev errors to learn how dev data differ from training data",
-            ),
-            Recommendation(
-                problem,
-                "make training data more like dev data",
-                "collect more data like the dev set, or synthesize it",
-            ),
-        ]
-    return [
-        Recommendation(
-            problem,
-            "bigger dev set",
-            "the dev set was overfit by tuning on it; get a bigger dev set",
-        )
-    ]
 
 
 def diagnose_run(

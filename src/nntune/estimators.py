@@ -30,6 +30,7 @@ Choices, against ``MLPClassifier``:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Iterable
 from numbers import Integral
@@ -94,7 +95,7 @@ def _int(value: Any) -> Any:
     return int(value)
 
 
-class _NNEstimator(BaseEstimator):  # type: ignore[misc]
+class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
     """Shared fitting machinery; the subclasses say how targets are encoded."""
 
     _task_stratified: ClassVar[bool] = False
@@ -157,12 +158,13 @@ class _NNEstimator(BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
         self.verbose = verbose
 
+    @abc.abstractmethod
     def _targets(self, y: Any, classes: Any, first: bool) -> tuple[Any, str]:
         """Encoded targets and the nntune task; sets classes_ / n_outputs_."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _dev_score(self, X_dev: Any, y_dev: Any) -> Callable[..., float]:
-        raise NotImplementedError
+        """The per-epoch dev score (accuracy or R^2) of this estimator."""
 
     def _config(self, seed: int) -> TrainConfig:
         # Every hyperparameter but four has the TrainConfig field of the same name.
