@@ -166,6 +166,7 @@ def gradcheck(
         threshold=threshold,
         freeze_dropout=freeze_dropout,
         seed=seed,
+        precision=precision,
     )
     if as_json:
         document = report.to_dict()
