@@ -307,8 +307,9 @@ def _print_summary(metrics: dict[str, Any]) -> None:
             f"--human-error E` refines it): [bold]{diagnosis['verdict']}[/]"
         )
         for item in diagnosis["recommendations"][:3]:
-            flag = f"  [cyan]{item['flag']}[/]" if item["flag"] else ""
-            console.print(f"  - {item['remedy']}{flag}")
+            # The flag to try, or (for remedies without one) what to do.
+            how = f"[cyan]{item['flag']}[/]" if item["flag"] else item["action"]
+            console.print(f"  - {item['remedy']}: {how}")
     health = metrics.get("gradient_health", {}).get("final")
     if health and health["verdict"] != "healthy":
         console.print(f"Gradient health: [bold yellow]{health['verdict']}[/]")
