@@ -1,13 +1,32 @@
-"""Shared helpers: float64 numerical checks of single layers."""
+"""Shared helpers: optional test dependencies, float64 numerical checks of layers."""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import os
+from types import ModuleType
+from typing import Any, NoReturn
 
 import numpy as np
+import pytest
 
 from nntune import numerical_gradient, relative_difference
 from nntune.layers import Layer
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip locally; under CI (``CI`` set) fail, since CI installs everything."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails rather than skips)")
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require(module: str) -> ModuleType:
+    """Import a test dependency (torch, onnx, matplotlib...), or :func:`unavailable`."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        unavailable(f"{module} is not installed; it is in the test extra")
 
 
 def check_layer(

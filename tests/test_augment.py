@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nntune
+from helpers import require
 from nntune.data.augment import (
     Augment,
     GaussianNoise,
@@ -42,12 +42,6 @@ def batch(seed=0, shape=(16, 5, 6, 2), dtype=np.float64):
 
 def draw(seed):
     return np.random.default_rng(seed)
-
-
-def torch_or_skip():
-    if os.environ.get("CI"):
-        return importlib.import_module("torch")
-    return pytest.importorskip("torch")
 
 
 # ------------------------------------------------------------- every transform
@@ -182,7 +176,7 @@ def test_every_shifted_image_is_a_window_of_its_padded_image(seed, max_shift, pa
     [("constant", "constant"), ("edge", "replicate"), ("reflect", "reflect")],
 )
 def test_shift_padding_matches_torch_pad(padding, torch_mode):
-    torch = torch_or_skip()
+    torch = require("torch")
     images = batch(4, shape=(6, 5, 7, 2))
     out = RandomShift(2, padding, fill=0.0)(images, draw(4))
     padded = torch.nn.functional.pad(
@@ -246,7 +240,7 @@ def test_fill_only_shifts_the_result(degrees, fill, seed):
 @pytest.mark.torch
 @pytest.mark.parametrize("shape", [(3, 5, 7, 2), (3, 6, 6, 1)])
 def test_rotation_matches_torch_grid_sample(shape):
-    torch = torch_or_skip()
+    torch = require("torch")
     functional = torch.nn.functional
     n, height, width, channels = shape
     images = batch(9, shape=shape)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nntune
+from helpers import require
 from nntune.backend import make_rng, namespace, resolve_dtype
 
 
@@ -38,7 +39,7 @@ def test_namespace_of_numpy_arrays():
 
 def test_core_runs_on_another_array_api_namespace():
     """The same layer code runs on torch tensors, through their array namespace."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     model = nntune.mlp([5, 3], batch_norm=True, activation="tanh", l2=0.1)
     model.init(2, seed=0, dtype="float64")
     data = nntune.load_dataset("moons", n_samples=40)

@@ -9,13 +9,14 @@ docs/figures.py, which also refreshes docs/img/ from the same code.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import require
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -121,10 +122,7 @@ def test_mkdocs_nav_lists_every_page():
 
 
 def test_mkdocs_build_strict(tmp_path):
-    if importlib.util.find_spec("mkdocs") is None:
-        if os.environ.get("CI"):
-            pytest.fail("mkdocs is not installed; it is in the test extra")
-        pytest.skip("mkdocs is not installed")
+    require("mkdocs")
     result = subprocess.run(
         [
             sys.executable,

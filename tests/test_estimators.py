@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
+from helpers import require
 from nntune import Sequential, TrainingDivergedError
 from nntune.data.split import train_dev_test_split
 from nntune.estimators import NNClassifier, NNRegressor
@@ -328,7 +329,7 @@ def test_regressor_multi_output_and_single_output_shapes():
 
 
 def test_dataframe_feature_names_are_kept():
-    pandas = pytest.importorskip("pandas")
+    pandas = require("pandas")
     frame = pandas.DataFrame(MOONS_X, columns=["width", "height"])
     clf = NNClassifier(hidden_layer_sizes=(4,), epochs=1).fit(frame, MOONS_Y)
     assert clf.feature_names_in_.tolist() == ["width", "height"]

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-
+from helpers import require
 from nntune.report import (
     plots,
     read_history,
@@ -25,6 +24,8 @@ from nntune.report import (
     write_run_report,
 )
 from nntune.runs import TrainConfig, run_training
+
+require("matplotlib")  # the report draws with it
 
 NNTUNE = str(Path(sys.executable).with_name("nntune"))
 PLANTED = "<script>alert('x')</script>"

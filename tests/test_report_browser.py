@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
-pytest.importorskip("matplotlib")
-
+from helpers import require, unavailable
 from nntune.report import (
     read_history,
     read_run,
@@ -23,6 +22,8 @@ from nntune.report import (
     write_run_report,
 )
 from nntune.runs import TrainConfig, run_training
+
+require("matplotlib")  # the report draws with it
 
 CHROMIUM = Path(os.environ.get("NNTUNE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -45,20 +46,14 @@ IMAGES = """() => Array.from(document.images).map((image) => {
 pytestmark = pytest.mark.slow
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails rather than skips)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Any:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright is not installed: pip install playwright")
+        unavailable("playwright is not installed: pip install playwright")
     if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+        unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

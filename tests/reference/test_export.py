@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import io
-import os
 import sys
 
 import numpy as np
 import pytest
 
 import nntune
+from helpers import require
 from nntune import (
     BatchNorm,
     BinaryCrossEntropy,
@@ -41,16 +40,9 @@ from nntune import (
 )
 from nntune.export import to_onnx, to_torch
 
-
-def _require(module):
-    if os.environ.get("CI"):
-        return importlib.import_module(module)
-    return pytest.importorskip(module)
-
-
-torch = _require("torch")
-onnx = _require("onnx")
-onnxruntime = _require("onnxruntime")
+torch = require("torch")
+onnx = require("onnx")
+onnxruntime = require("onnxruntime")
 
 pytestmark = pytest.mark.torch
 

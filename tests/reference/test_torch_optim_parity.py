@@ -21,12 +21,10 @@ Under CI (``CI`` set to a non-empty value) a missing torch is an error, not a sk
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import numpy as np
 import pytest
 
+from helpers import require
 from nntune.optim import (
     adam,
     adamw,
@@ -44,11 +42,7 @@ from nntune.optim import (
     warmup_cosine,
 )
 
-torch = (
-    importlib.import_module("torch")
-    if os.environ.get("CI")
-    else pytest.importorskip("torch")
-)
+torch = require("torch")
 
 pytestmark = pytest.mark.torch
 

@@ -16,8 +16,6 @@ Under CI (``CI`` set to a non-empty value) a missing torch is an error, not a sk
 
 from __future__ import annotations
 
-import importlib
-import os
 import warnings
 from contextlib import contextmanager
 
@@ -25,6 +23,7 @@ import numpy as np
 import pytest
 
 import nntune
+from helpers import require
 from nntune import (
     BatchNorm,
     BinaryCrossEntropy,
@@ -40,11 +39,7 @@ from nntune import (
     Tanh,
 )
 
-torch = (
-    importlib.import_module("torch")
-    if os.environ.get("CI")
-    else pytest.importorskip("torch")
-)
+torch = require("torch")
 F = torch.nn.functional
 
 pytestmark = pytest.mark.torch
