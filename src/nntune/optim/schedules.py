@@ -75,129 +75,106 @@ def _check_time(epoch: int, step: int) -> None:
         )
 
 
+def _decay_rate(value: Any) -> float:
+    return _check_real(
+        "decay_rate",
+        value,
+        low=0.0,
+        fix="Use decay_rate >= 0, e.g. 1.0; 0 keeps the rate constant.",
+    )
+
+
 @dataclass(frozen=True)
-class Constant:
-    """``lr = learning_rate`` at every epoch (built by :func:`constant`)."""
+class _EpochSchedule:
+    """A schedule of the epoch from ``learning_rate``, validated when built."""
 
     learning_rate: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
-        )
+        checked = {"learning_rate": _learning_rate("learning_rate", self.learning_rate)}
+        checked.update(self._checked())
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)  # frozen: validated values only
+
+    def _checked(self) -> dict[str, Any]:
+        """The other fields, validated (subclasses with more fields override it)."""
+        return {}
 
     def __call__(self, epoch: int, step: int = 0) -> float:
         _check_time(epoch, step)
+        return self._rate(epoch)
+
+    def _rate(self, epoch: int) -> float:
         return self.learning_rate
 
 
 @dataclass(frozen=True)
-class InverseTimeDecay:
+class Constant(_EpochSchedule):
+    """``lr = learning_rate`` at every epoch (built by :func:`constant`)."""
+
+
+@dataclass(frozen=True)
+class InverseTimeDecay(_EpochSchedule):
     """``lr = learning_rate / (1 + decay_rate * epoch)`` (built by the function)."""
 
-    learning_rate: float
-    decay_rate: float
+    decay_rate: float = 1.0
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
-        )
-        object.__setattr__(
-            self,
-            "decay_rate",
-            _check_real(
-                "decay_rate",
-                self.decay_rate,
-                low=0.0,
-                fix="Use decay_rate >= 0, e.g. 1.0; 0 keeps the rate constant.",
-            ),
-        )
+    def _checked(self) -> dict[str, Any]:
+        return {"decay_rate": _decay_rate(self.decay_rate)}
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
+    def _rate(self, epoch: int) -> float:
         return self.learning_rate / (1.0 + self.decay_rate * epoch)
 
 
 @dataclass(frozen=True)
-class ExponentialDecay:
+class ExponentialDecay(_EpochSchedule):
     """``lr = learning_rate * k**epoch`` (built by :func:`exponential_decay`)."""
 
-    learning_rate: float
-    k: float
+    k: float = 0.95
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
-        )
-        object.__setattr__(
-            self,
+    def _checked(self) -> dict[str, Any]:
+        k = _check_real(
             "k",
-            _check_real(
-                "k",
-                self.k,
-                low=0.0,
-                high=1.0,
-                low_open=True,
-                fix="k is the factor applied each epoch, e.g. 0.95; 1 keeps it "
-                "constant.",
-            ),
+            self.k,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            fix="k is the factor applied each epoch, e.g. 0.95; 1 keeps it constant.",
         )
+        return {"k": k}
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
+    def _rate(self, epoch: int) -> float:
         return self.learning_rate * self.k**epoch
 
 
 @dataclass(frozen=True)
-class InverseSqrtDecay:
+class InverseSqrtDecay(_EpochSchedule):
     """``lr = learning_rate * k / sqrt(epoch + 1)`` (:func:`inverse_sqrt_decay`)."""
 
-    learning_rate: float
     k: float = 1.0
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
-        )
-        object.__setattr__(
-            self,
-            "k",
-            _check_real(
-                "k", self.k, low=0.0, low_open=True, fix="Use k > 0, e.g. 1.0."
-            ),
-        )
+    def _checked(self) -> dict[str, Any]:
+        k = _check_real("k", self.k, low=0.0, low_open=True, fix="Use k > 0, e.g. 1.0.")
+        return {"k": k}
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
+    def _rate(self, epoch: int) -> float:
         return self.learning_rate * self.k / math.sqrt(epoch + 1)
 
 
 @dataclass(frozen=True)
-class IntervalDecay:
+class IntervalDecay(_EpochSchedule):
     """``lr = learning_rate / (1 + decay_rate * floor(epoch / interval))``."""
 
-    learning_rate: float
-    decay_rate: float
-    interval: int
+    decay_rate: float = 1.0
+    interval: int = 1000
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "learning_rate", _learning_rate("learning_rate", self.learning_rate)
-        )
-        object.__setattr__(
-            self,
-            "decay_rate",
-            _check_real(
-                "decay_rate",
-                self.decay_rate,
-                low=0.0,
-                fix="Use decay_rate >= 0, e.g. 1.0; 0 keeps the rate constant.",
-            ),
-        )
-        object.__setattr__(self, "interval", _count("interval", self.interval, 1))
+    def _checked(self) -> dict[str, Any]:
+        return {
+            "decay_rate": _decay_rate(self.decay_rate),
+            "interval": _count("interval", self.interval, 1),
+        }
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
+    def _rate(self, epoch: int) -> float:
         return self.learning_rate / (1.0 + self.decay_rate * (epoch // self.interval))
 
 
