@@ -348,13 +348,8 @@ def run_training(
 
 
 def _write_report(run_dir: Path, metrics: dict[str, Any]) -> None:
-    try:
-        from .report.html import write_run_report
-    except ImportError:  # pragma: no cover - the plots extra is not installed
-        metrics.setdefault("warnings", []).append(
-            'no report.html: install the plots extra (pip install "nntune[plots]")'
-        )
-        return
+    from .report.html import write_run_report  # imports matplotlib only to draw
+
     try:
         metrics["report"] = str(write_run_report(run_dir))
     except ValueError as error:  # matplotlib missing: the run itself is complete

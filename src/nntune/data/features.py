@@ -38,7 +38,7 @@ def _from_table(
 
 
 def _read_csv(source: Path) -> tuple[list[str], np.ndarray[Any, Any]]:
-    with source.open(newline="", encoding="utf-8") as file:
+    with source.open(newline="", encoding="utf-8-sig") as file:  # as load_file
         rows = [row for row in csv.reader(file) if row]
     if len(rows) < 2:
         raise DataFileError(f"{source} needs a header row and at least one data row.")
