@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nntune import numerical_gradient, relative_difference
+from nntune.backend.random import key as random_key
 from nntune.layers import Layer
 
 
@@ -44,7 +45,7 @@ def check_layer(
     rng = np.random.default_rng(seed)
     params, state, _ = layer.build(rng, x.shape[1], "float64")
     y, cache, _ = layer.forward(
-        params, state, x, training=training, rng=np.random.default_rng(seed)
+        params, state, x, training=training, key=random_key(seed)
     )
     upstream = rng.standard_normal(y.shape)
     dx, grads = layer.backward(params, cache, upstream)
@@ -56,7 +57,7 @@ def check_layer(
             state,
             current["input"]["x"],
             training=training,
-            rng=np.random.default_rng(seed),
+            key=random_key(seed),
         )
         return float(np.sum(out * upstream))
 

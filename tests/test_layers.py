@@ -21,6 +21,7 @@ from nntune import (
     sigmoid,
     softmax,
 )
+from nntune.backend.random import key as random_key
 
 RNG = np.random.default_rng(42)
 X = RNG.standard_normal((12, 5))
@@ -111,9 +112,7 @@ def test_dense_keeps_dtype():
 class TestDropout:
     def test_inverted_scaling_keeps_the_expected_value(self):
         x = np.ones((400, 250))
-        y, mask, _ = Dropout(0.8).forward(
-            {}, {}, x, training=True, rng=np.random.default_rng(0)
-        )
+        y, mask, _ = Dropout(0.8).forward({}, {}, x, training=True, key=random_key(0))
         assert set(np.unique(y).tolist()) == {0.0, 1.25}
         assert y.mean() == pytest.approx(1.0, abs=0.01)
         dx, _ = Dropout(0.8).backward({}, mask, np.full_like(x, 2.0))
@@ -127,8 +126,9 @@ class TestDropout:
 
     def test_same_seed_same_mask(self):
         def run(seed):
-            rng = np.random.default_rng(seed)
-            return Dropout(0.5).forward({}, {}, X, training=True, rng=rng)[0]
+            return Dropout(0.5).forward({}, {}, X, training=True, key=random_key(seed))[
+                0
+            ]
 
         np.testing.assert_array_equal(run(3), run(3))
         assert not np.array_equal(run(3), run(4))
@@ -138,8 +138,8 @@ class TestDropout:
         with pytest.raises(ValueError, match=r"keep_prob .* must be in \(0, 1\]"):
             Dropout(keep_prob)
 
-    def test_training_without_rng_explains(self):
-        with pytest.raises(ValueError, match="needs a random generator"):
+    def test_training_without_key_explains(self):
+        with pytest.raises(ValueError, match="needs a random key"):
             Dropout(0.5).forward({}, {}, X, training=True)
 
 

@@ -13,6 +13,7 @@ from nntune import (
     load_dataset,
     mlp,
 )
+from nntune.backend.random import key as random_key
 
 MOONS = load_dataset("moons", n_samples=80, seed=0)
 DIGITS = load_dataset("digits", n_samples=120, seed=0)
@@ -83,7 +84,7 @@ def test_inference_ignores_dropout_and_uses_running_statistics():
     np.testing.assert_array_equal(first, model.predict_proba(MOONS.X))
     x, _ = model.prepare(MOONS.X)
     _, _, model.state = model.apply(
-        model.params, model.state, x, training=True, rng=np.random.default_rng(0)
+        model.params, model.state, x, training=True, key=random_key(0)
     )
     assert not np.array_equal(first, model.predict_proba(MOONS.X))
 

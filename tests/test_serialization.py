@@ -31,6 +31,7 @@ from nntune import (
     load_model,
     save_model,
 )
+from nntune.backend.random import key as random_key
 
 IN_FEATURES = 4
 X = np.random.default_rng(7).standard_normal((16, IN_FEATURES))
@@ -45,11 +46,10 @@ def trained_model(
     model = nntune.mlp(
         [5, 4], task=task, outputs=outputs, batch_norm=True, keep_prob=0.8, l2=0.3
     ).init(IN_FEATURES, seed=seed, dtype=dtype)
-    rng = np.random.default_rng(seed)
     x = X.astype(dtype)
-    for _ in range(3):
+    for step in range(3):
         _, _, model.state = model.apply(
-            model.params, model.state, x, training=True, rng=rng
+            model.params, model.state, x, training=True, key=random_key(seed + step)
         )
     return model
 

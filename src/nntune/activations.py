@@ -12,10 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from .backend import Array, namespace
-from .layers import Cache, Layer, LayerParams, LayerState
+from .layers import Cache, Hyperparams, Layer, LayerParams, LayerState
 
 
 class _Activation(Layer):
@@ -28,7 +26,8 @@ class _Activation(Layer):
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Cache, LayerState]:
         y, cache = self._forward(x)
         return y, cache, state
@@ -135,8 +134,8 @@ def softmax(z: Array) -> Array:
         array([[0.5, 0.5]])
     """
     xp = namespace(z)
-    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
-    return e / xp.sum(e, axis=1, keepdims=True)
+    e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,7 @@ class Identity(_Activation):
 
 @dataclass(frozen=True)
 class Softmax(_Activation):
-    """Row-wise softmax ``s``; backward ``dz = s * (dy - sum(dy * s, axis=1))``.
+    """Row-wise softmax ``s``; backward ``dz = s * (dy - sum(dy * s, axis=-1))``.
 
     For classification prefer the fused :class:`nntune.SoftmaxCrossEntropy` loss on
     logits, which is more stable; this layer exists for softmax outputs used elsewhere.
@@ -184,4 +183,4 @@ class Softmax(_Activation):
     def _backward(self, cache: Cache, dy: Array) -> Array:
         xp = namespace(dy)
         s = cache
-        return s * (dy - xp.sum(dy * s, axis=1, keepdims=True))
+        return s * (dy - xp.sum(dy * s, axis=-1, keepdims=True))

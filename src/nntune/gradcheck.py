@@ -29,6 +29,7 @@ import numpy as np
 
 from .activations import LeakyReLU, ReLU
 from .backend import Params, Seed, State, make_rng, to_numpy
+from .backend.random import key as random_key
 from .layers import Dropout
 from .model import Sequential
 
@@ -317,7 +318,8 @@ def gradient_check(
     params_reference = _cast(model.params, reference_dtype)
     state_reference = _cast(model.state, reference_dtype)
     state = _cast(model.state, np.float64)
-    rng_seed = int(make_rng(seed).integers(2**63))
+    # One dropout key for every evaluation: the masks are frozen while checking.
+    dropout_key = random_key(int(make_rng(seed).integers(2**63)))
 
     kinked = [
         index
@@ -328,9 +330,8 @@ def gradient_check(
     def evaluate(current: Params) -> tuple[Any, bytes]:
         # The activation pattern of every ReLU tells whether a step crossed a kink,
         # where the two-sided difference averages two different slopes.
-        rng = np.random.default_rng(rng_seed)
         logits, caches, _ = reference.apply(
-            current, state_reference, x_reference, training=True, rng=rng
+            current, state_reference, x_reference, training=True, key=dropout_key
         )
         cost = reference.loss.value_and_grad(logits, targets_reference)[0]
         cost = cost + reference.regularization_cost(current, x.shape[0])
@@ -339,9 +340,7 @@ def gradient_check(
         )
         return cost, pattern  # kept in its precision until the difference is taken
 
-    _, grads, _ = checked.value_and_grad(
-        params, state, x, targets, rng=np.random.default_rng(rng_seed)
-    )
+    _, grads, _ = checked.value_and_grad(params, state, x, targets, key=dropout_key)
     sampler = make_rng(seed)
     entries = {
         layer: {

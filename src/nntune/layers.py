@@ -3,11 +3,20 @@
 Every layer is a small frozen dataclass holding its hyperparameters and three pure
 functions over parameter trees (ARCHITECTURE.md, decision 1)::
 
-    build(rng, in_features, dtype)            -> (params, state, out_features)
-    forward(params, state, x, training, rng)  -> (y, cache, new_state)
-    backward(params, cache, dy)               -> (dx, grads)
+    build(rng, in_features, dtype)                  -> (params, state, out_features)
+    forward(params, state, x, training, key, hyper) -> (y, cache, new_state)
+    backward(params, cache, dy)                     -> (dx, grads)
 
-Examples are rows: ``x`` has shape ``(m, in_features)``. ``backward`` receives
+Examples are rows: ``x`` has shape ``(m, in_features)``. Randomness (dropout masks)
+comes from an explicit key (:mod:`nntune.backend.random`), never from a stateful
+generator, so a forward pass is a pure function that ``jax.jit`` can compile.
+
+**The population axis.** Every layer also works on a stack of ``K`` models that share
+an architecture: parameters of shape ``(K, ...)``, inputs ``(K, m, in_features)`` (or
+one ``(m, in_features)`` batch shared by all members), reductions over examples on
+``axis=-2``, transposes with ``matrix_transpose`` and per-feature vectors broadcast as
+rows. ``hyperparams`` may override a layer's hyperparameters with arrays, one value
+per member (``{"keep_prob": array of shape (K,)}``). ``backward`` receives
 ``dy = dJ/dy`` and returns ``dx = dJ/dx`` and ``grads`` keyed like ``params``; it uses
 only what ``forward`` cached and never recomputes the forward pass. The maths is
 written against the array namespace of the inputs, so it runs on any array-API library.
@@ -18,17 +27,21 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .backend import Array, namespace
+from .backend import Array, namespace, per_member
+from .backend.random import bernoulli
 from .initializers import Initializer
 
 LayerParams = dict[str, Array]
 LayerState = dict[str, Array]
 Cache = Any
+Hyperparams = Mapping[str, Any]
+"""Per-call overrides of hyperparameters (``keep_prob``, ``l2``): numbers or arrays."""
 
 LAYER_TYPES: dict[str, type[Layer]] = {}
 """Registry of layer kinds by name, used to rebuild a model from its JSON config."""
@@ -38,6 +51,8 @@ class Layer(abc.ABC):
     """Base of every layer: a pure ``build``/``forward``/``backward`` triple."""
 
     kind: ClassVar[str] = ""
+    stochastic: ClassVar[bool] = False
+    """Whether ``forward`` draws random numbers in training (it then gets a ``key``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -60,7 +75,8 @@ class Layer(abc.ABC):
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Cache, LayerState]:
         """Compute ``y`` from ``x``; return what ``backward`` needs and new state."""
 
@@ -127,6 +143,15 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
             f"{sorted(allowed)}."
         )
     return cls(**options)
+
+
+def as_row(vector: Array) -> Array:
+    """A per-feature vector ``(..., n)`` as a row ``(..., 1, n)`` that broadcasts.
+
+    For one model this is ``(1, n)``; for a stack of ``K`` models ``(K, 1, n)``, so
+    each member's vector meets only that member's examples.
+    """
+    return vector[..., None, :]
 
 
 def _check_strength(name: str, value: float | None) -> None:
@@ -196,11 +221,12 @@ class Dense(Layer):
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Cache, LayerState]:
         z = x @ params["W"]
         if "b" in params:
-            z = z + params["b"]
+            z = z + as_row(params["b"])
         return z, x, state
 
     def backward(
@@ -213,11 +239,12 @@ class Dense(Layer):
     ) -> tuple[Array, LayerParams]:
         xp = namespace(dy)
         x = cache
-        grads = {"W": x.T @ dy}
+        grads = {"W": xp.matrix_transpose(x) @ dy}
         if "b" in params:
-            grads["b"] = xp.sum(dy, axis=0)
+            grads["b"] = xp.sum(dy, axis=-2)
         # The input layer's dX is a full-size matrix product nobody uses.
-        return (dy @ params["W"].T if input_grad else None), grads
+        dx = dy @ xp.matrix_transpose(params["W"]) if input_grad else None
+        return dx, grads
 
 
 @dataclass(frozen=True)
@@ -225,19 +252,23 @@ class Dropout(Layer):
     """Inverted dropout: keep a unit with probability ``keep_prob``, scale up the kept.
 
     In training ``y = x * d / keep_prob`` with ``d ~ Bernoulli(keep_prob)`` drawn from
-    the explicit ``rng``; the same mask is reused by ``backward``. At inference (and
-    when ``keep_prob == 1``) it is the identity, so no rescaling is needed at test time.
+    the explicit ``key`` (:mod:`nntune.backend.random`); the same mask is reused by
+    ``backward``. At inference it is the identity, so no rescaling is needed at test
+    time. ``hyperparams={"keep_prob": ...}`` overrides ``keep_prob`` for one call, with
+    a number or one value per member of a stacked population.
 
     Example:
         >>> import numpy as np
+        >>> from nntune.backend.random import key
         >>> layer = Dropout(keep_prob=0.5)
         >>> y, mask, _ = layer.forward({}, {}, np.ones((1, 4)), training=True,
-        ...                            rng=np.random.default_rng(1))
+        ...                            key=key(1))
         >>> sorted(set(y.ravel().tolist()))  # kept units are scaled by 1/0.5
         [0.0, 2.0]
     """
 
     kind: ClassVar[str] = "dropout"
+    stochastic: ClassVar[bool] = True
 
     keep_prob: float = 0.5
 
@@ -258,18 +289,24 @@ class Dropout(Layer):
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Cache, LayerState]:
-        if not training or self.keep_prob == 1:
+        keep_prob = (hyperparams or {}).get("keep_prob", self.keep_prob)
+        if not training or (isinstance(keep_prob, float | int) and keep_prob == 1):
             return x, None, state
-        if rng is None:
+        if key is None:
             raise ValueError(
-                "Dropout in training needs a random generator: pass rng= (or a seed to "
-                "the model) so the mask is reproducible."
+                "Dropout in training needs a random key: pass "
+                "key=nntune.random_key(seed) (fit and the train step do) so that the "
+                "mask is reproducible."
             )
         xp = namespace(x)
-        keep = rng.random(tuple(x.shape)) < self.keep_prob
-        scale = xp.asarray(keep / self.keep_prob, dtype=x.dtype)
+        # A stack of keys (K, 2) draws one mask per member over its own examples.
+        shape = tuple(x.shape)[len(key.shape) - 1 :]
+        keep = bernoulli(key, keep_prob, shape)
+        scale = xp.astype(keep, x.dtype) / per_member(keep_prob, keep)
+        scale = xp.astype(scale, x.dtype)
         return x * scale, scale, state
 
     def backward(

@@ -12,6 +12,10 @@ activation into the loss avoids ``log(0)`` and overflow for large logits:
   ``dJ/dz = 2 (z - y) / (m k)``.
 
 So the course's ``dZ = Y_hat - Y`` appears divided by ``m`` because the cost is a mean.
+
+Every loss and regularizer also takes a stack of ``K`` models' logits ``(K, m, k)``
+(targets ``(m, k)`` shared, or ``(K, m, k)``) and then returns one cost per member,
+shape ``(K,)``: sums run over the last two axes and ``m = shape[-2]``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._validation import check_member_values
 from .activations import sigmoid, softmax
-from .backend import Array, namespace, to_numpy
+from .backend import Array, namespace, per_member, to_numpy
 from .layers import _register
 
 LOSS_TYPES: dict[str, type[Loss]] = {}
@@ -137,20 +142,20 @@ class BinaryCrossEntropy(Loss):
 
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
         xp = namespace(logits, targets)
-        m = logits.shape[0]
+        m = logits.shape[-2]
         losses = (
             xp.maximum(logits, xp.zeros_like(logits))
             - logits * targets
             + xp.log1p(xp.exp(-xp.abs(logits)))
         )
-        return xp.sum(losses) / m, (sigmoid(logits) - targets) / m
+        return xp.sum(losses, axis=(-2, -1)) / m, (sigmoid(logits) - targets) / m
 
     def link(self, logits: Array) -> Array:
         return sigmoid(logits)
 
     def predict(self, logits: Array) -> Array:
         xp = namespace(logits)
-        return xp.astype(logits[:, 0] > 0, xp.int64)
+        return xp.astype(logits[..., 0] > 0, xp.int64)
 
     def output_units(self, n_classes: int) -> int:
         return 1
@@ -181,18 +186,18 @@ class SoftmaxCrossEntropy(Loss):
 
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
         xp = namespace(logits, targets)
-        m = logits.shape[0]
-        shifted = logits - xp.max(logits, axis=1, keepdims=True)
-        log_normalizer = xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        m = logits.shape[-2]
+        shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+        log_normalizer = xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
         log_probabilities = shifted - log_normalizer
-        cost = -xp.sum(targets * log_probabilities) / m
+        cost = -xp.sum(targets * log_probabilities, axis=(-2, -1)) / m
         return cost, (xp.exp(log_probabilities) - targets) / m
 
     def link(self, logits: Array) -> Array:
         return softmax(logits)
 
     def predict(self, logits: Array) -> Array:
-        return namespace(logits).argmax(logits, axis=1)
+        return namespace(logits).argmax(logits, axis=-1)
 
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         labels = to_numpy(y)
@@ -233,8 +238,8 @@ class MeanSquaredError(Loss):
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
         xp = namespace(logits, targets)
         residual = logits - targets
-        count = math.prod(logits.shape)
-        return xp.sum(residual * residual) / count, 2 * residual / count
+        count = math.prod(logits.shape[-2:])
+        return xp.sum(residual * residual, axis=(-2, -1)) / count, 2 * residual / count
 
     def link(self, logits: Array) -> Array:
         return logits
@@ -254,7 +259,10 @@ class MeanSquaredError(Loss):
         return values.astype(dtype)
 
 
-def _check_lambda(name: str, strength: float) -> None:
+def _check_lambda(name: str, strength: Any) -> None:
+    if hasattr(strength, "shape"):  # one strength per member of a population
+        check_member_values(name, strength, low=0.0)
+        return
     if isinstance(strength, bool) or not isinstance(strength, int | float):
         raise TypeError(f"{name} strength must be a number >= 0; got {strength!r}.")
     if not math.isfinite(strength) or strength < 0:
@@ -277,18 +285,20 @@ class L2:
         0.2
     """
 
-    strength: float
+    strength: Any
+    """lambda: a number, or an array with one value per member of a population."""
 
     def __post_init__(self) -> None:
         _check_lambda("L2", self.strength)
 
     def cost(self, weights: Array, m: int) -> Array:
-        """Return ``lambda/(2m) * sum(W^2)``."""
-        return self.strength / (2 * m) * namespace(weights).sum(weights * weights)
+        """Return ``lambda/(2m) * sum(W^2)`` (one per member for stacked weights)."""
+        xp = namespace(weights)
+        return self.strength / (2 * m) * xp.sum(weights * weights, axis=(-2, -1))
 
     def grad(self, weights: Array, m: int) -> Array:
         """Return ``lambda/m * W``."""
-        return (self.strength / m) * weights
+        return per_member(self.strength / m, weights) * weights
 
 
 @dataclass(frozen=True)
@@ -301,19 +311,18 @@ class L1:
         1.0
     """
 
-    strength: float
+    strength: Any
+    """lambda: a number, or an array with one value per member of a population."""
 
     def __post_init__(self) -> None:
         _check_lambda("L1", self.strength)
 
     def cost(self, weights: Array, m: int) -> Array:
-        """Return ``lambda/(2m) * sum |W|``."""
-        return (
-            self.strength
-            / (2 * m)
-            * namespace(weights).sum(namespace(weights).abs(weights))
-        )
+        """Return ``lambda/(2m) * sum |W|`` (one per member for stacked weights)."""
+        xp = namespace(weights)
+        return self.strength / (2 * m) * xp.sum(xp.abs(weights), axis=(-2, -1))
 
     def grad(self, weights: Array, m: int) -> Array:
         """Return ``lambda/(2m) * sign(W)`` (0 at 0)."""
-        return (self.strength / (2 * m)) * namespace(weights).sign(weights)
+        xp = namespace(weights)
+        return per_member(self.strength / (2 * m), weights) * xp.sign(weights)

@@ -6,6 +6,10 @@ running statistics) and, per call, ``grads``. The maths is available as pure fun
 of those trees (``apply``, ``backprop``, ``value_and_grad``) for optimizers, training
 loops and gradient checking; ``predict``, ``predict_proba`` and ``summary`` are the
 friendly shell and validate what users pass in.
+
+The pure functions take an explicit random ``key`` (dropout) and optional
+``hyperparams`` (``{"l2": ..., "keep_prob": ...}``: numbers, or arrays with one value
+per member) and work on a stack of ``K`` models' trees as well as on one model's.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from ._validation import is_array
 from .backend import Array, Params, Seed, State, make_rng, namespace, resolve_dtype
-from .layers import Cache, Dense, Layer
+from .backend.random import fold_in
+from .layers import Cache, Dense, Hyperparams, Layer
 from .losses import L1, L2, LOSS_TYPES, Loss
 
 
@@ -134,13 +140,22 @@ class Sequential:
         """Total number of trainable parameters."""
         return sum(math.prod(a.shape) for p in self.params.values() for a in p.values())
 
-    def regularizers(self) -> dict[str, tuple[L2, L1]]:
-        """The effective L2/L1 of each Dense layer (layer value, else the model's)."""
+    def regularizers(
+        self, hyperparams: Hyperparams | None = None
+    ) -> dict[str, tuple[L2, L1]]:
+        """The effective L2/L1 of each Dense layer (layer value, else the model's).
+
+        ``hyperparams`` may override the model-wide ``l2``/``l1`` (with arrays, one
+        value per member of a population); a layer's own strength still wins.
+        """
+        overrides = hyperparams or {}
+        model_l2 = overrides.get("l2", self.l2)
+        model_l1 = overrides.get("l1", self.l1)
         found = {}
         for name, layer in zip(self.names, self.layers, strict=True):
             if isinstance(layer, Dense):
-                l2 = self.l2 if layer.l2 is None else layer.l2
-                l1 = self.l1 if layer.l1 is None else layer.l1
+                l2 = model_l2 if layer.l2 is None else layer.l2
+                l1 = model_l1 if layer.l1 is None else layer.l1
                 found[name] = (L2(l2), L1(l1))
         return found
 
@@ -152,14 +167,28 @@ class Sequential:
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, list[Cache], State]:
-        """Forward pass: return the logits, the per-layer caches and the new state."""
+        """Forward pass: return the logits, the per-layer caches and the new state.
+
+        A stochastic layer (dropout) gets its own key, ``fold_in(key, position)``.
+        """
         caches = []
         new_state: State = {}
-        for name, layer in zip(self.names, self.layers, strict=True):
+        for position, (name, layer) in enumerate(
+            zip(self.names, self.layers, strict=True)
+        ):
+            layer_key = None
+            if key is not None and layer.stochastic and training:
+                layer_key = fold_in(key, position)
             x, cache, layer_state = layer.forward(
-                params.get(name, {}), state.get(name, {}), x, training=training, rng=rng
+                params.get(name, {}),
+                state.get(name, {}),
+                x,
+                training=training,
+                key=layer_key,
+                hyperparams=hyperparams,
             )
             caches.append(cache)
             if layer_state:
@@ -180,14 +209,15 @@ class Sequential:
                 grads[name] = layer_grads
         return grads
 
-    def regularization_cost(self, params: Params, m: int) -> float | Array:
+    def regularization_cost(
+        self, params: Params, m: int, hyperparams: Hyperparams | None = None
+    ) -> float | Array:
         """The L2 + L1 penalty on the weights for a cost over ``m`` examples."""
         total: float | Array = 0.0
-        for name, (l2, l1) in self.regularizers().items():
-            if l2.strength:
-                total = total + l2.cost(params[name]["W"], m)
-            if l1.strength:
-                total = total + l1.cost(params[name]["W"], m)
+        for name, (l2, l1) in self.regularizers(hyperparams).items():
+            for regularizer in (l2, l1):
+                if _active(regularizer.strength):
+                    total = total + regularizer.cost(params[name]["W"], m)
         return total
 
     def value_and_grad(
@@ -197,23 +227,27 @@ class Sequential:
         x: Array,
         targets: Array,
         *,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Params, State]:
         """Training-mode cost (loss + regularization), its gradients and the new state.
 
-        ``targets`` are prepared targets (see :meth:`prepare`).
+        ``targets`` are prepared targets (see :meth:`prepare`); ``key`` draws the
+        dropout masks; ``hyperparams`` overrides ``l2``, ``l1`` and ``keep_prob``.
+        For a stack of ``K`` models the cost has shape ``(K,)``.
         """
-        logits, caches, new_state = self.apply(params, state, x, training=True, rng=rng)
+        logits, caches, new_state = self.apply(
+            params, state, x, training=True, key=key, hyperparams=hyperparams
+        )
         cost, dlogits = self.loss.value_and_grad(logits, targets)
         grads = self.backprop(params, caches, dlogits)
-        m = x.shape[0]
-        cost = cost + self.regularization_cost(params, m)
-        for name, (l2, l1) in self.regularizers().items():
+        m = x.shape[-2]
+        for name, (l2, l1) in self.regularizers(hyperparams).items():
             weights = params[name]["W"]
-            if l2.strength:
-                grads[name]["W"] = grads[name]["W"] + l2.grad(weights, m)
-            if l1.strength:
-                grads[name]["W"] = grads[name]["W"] + l1.grad(weights, m)
+            for regularizer in (l2, l1):
+                if _active(regularizer.strength):
+                    cost = cost + regularizer.cost(weights, m)
+                    grads[name]["W"] = grads[name]["W"] + regularizer.grad(weights, m)
         return cost, grads, new_state
 
     # ---------------------------------------------------------- friendly shell
@@ -359,6 +393,11 @@ class Sequential:
                 "the model has no parameters yet; call model.init(in_features=..., "
                 "seed=...) first (or load a saved model)."
             )
+
+
+def _active(strength: Any) -> bool:
+    # An array strength (a live or per-member value) always counts: no branch on it.
+    return is_array(strength) or bool(strength)
 
 
 def _resolve_loss(loss: Loss | str) -> Loss:

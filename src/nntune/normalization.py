@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .backend import Array, namespace
-from .layers import Cache, Layer, LayerParams, LayerState
+from .layers import Cache, Hyperparams, Layer, LayerParams, LayerState, as_row
 
 
 @dataclass(frozen=True)
@@ -94,40 +94,35 @@ class BatchNorm(Layer):
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Cache, LayerState]:
         xp = namespace(x)
+        gamma, beta = as_row(params["gamma"]), as_row(params["beta"])
         if not training:
-            inv_std = 1 / xp.sqrt(state["running_var"] + self.eps)
-            z_norm = (x - state["running_mean"]) * inv_std
-            return (
-                params["gamma"] * z_norm + params["beta"],
-                (z_norm, inv_std, False),
-                state,
-            )
-        m = x.shape[0]
+            inv_std = 1 / xp.sqrt(as_row(state["running_var"]) + self.eps)
+            z_norm = (x - as_row(state["running_mean"])) * inv_std
+            return gamma * z_norm + beta, (z_norm, inv_std, False), state
+        m = x.shape[-2]
         if m < 2:
             raise ValueError(
                 f"BatchNorm in training needs at least 2 examples per mini-batch to "
                 f"estimate a variance; got {m}. Use a batch size >= 2 (stochastic "
                 "gradient descent with batch size 1 does not mix with batch norm)."
             )
-        mu = xp.mean(x, axis=0)
+        mu = xp.mean(x, axis=-2, keepdims=True)
         centered = x - mu
-        var = xp.mean(centered * centered, axis=0)
+        var = xp.mean(centered * centered, axis=-2, keepdims=True)
         inv_std = 1 / xp.sqrt(var + self.eps)
         z_norm = centered * inv_std
+        mu, var = mu[..., 0, :], var[..., 0, :]
         keep = self.momentum
         new_state = {
             "running_mean": keep * state["running_mean"] + (1 - keep) * mu,
             "running_var": keep * state["running_var"]
             + (1 - keep) * var * (m / (m - 1)),
         }
-        return (
-            params["gamma"] * z_norm + params["beta"],
-            (z_norm, inv_std, True),
-            new_state,
-        )
+        return gamma * z_norm + beta, (z_norm, inv_std, True), new_state
 
     def backward(
         self,
@@ -145,15 +140,18 @@ class BatchNorm(Layer):
         """
         xp = namespace(dy)
         z_norm, inv_std, batch_statistics = cache
-        grads = {"gamma": xp.sum(dy * z_norm, axis=0), "beta": xp.sum(dy, axis=0)}
-        dz_norm = dy * params["gamma"]
+        grads = {
+            "gamma": xp.sum(dy * z_norm, axis=-2),
+            "beta": xp.sum(dy, axis=-2),
+        }
+        dz_norm = dy * as_row(params["gamma"])
         if not batch_statistics:
             return dz_norm * inv_std, grads
-        m = dy.shape[0]
+        m = dy.shape[-2]
         dx = (inv_std / m) * (
             m * dz_norm
-            - xp.sum(dz_norm, axis=0)
-            - z_norm * xp.sum(dz_norm * z_norm, axis=0)
+            - xp.sum(dz_norm, axis=-2, keepdims=True)
+            - z_norm * xp.sum(dz_norm * z_norm, axis=-2, keepdims=True)
         )
         return dx, grads
 
@@ -191,8 +189,8 @@ class Standardize(Layer):
     def adapt(self, x: Array) -> LayerState:
         """Return the state (mean, scale) fitted on training inputs ``x``."""
         xp = namespace(x)
-        mean = xp.mean(x, axis=0)
-        std = xp.sqrt(xp.mean((x - mean) ** 2, axis=0))
+        mean = xp.mean(x, axis=-2)
+        std = xp.sqrt(xp.mean((x - as_row(mean)) ** 2, axis=-2))
         return {"mean": mean, "scale": xp.where(std > 0, std, xp.ones_like(std))}
 
     def forward(
@@ -202,9 +200,11 @@ class Standardize(Layer):
         x: Array,
         *,
         training: bool,
-        rng: np.random.Generator | None = None,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
     ) -> tuple[Array, Cache, LayerState]:
-        return (x - state["mean"]) / state["scale"], state["scale"], state
+        scale = as_row(state["scale"])
+        return (x - as_row(state["mean"])) / scale, scale, state
 
     def backward(
         self,

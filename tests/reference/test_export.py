@@ -349,7 +349,7 @@ class Squared(Layer):
 
     kind = "test_export_squared"
 
-    def forward(self, params, state, x, *, training, rng=None):
+    def forward(self, params, state, x, *, training, key=None, hyperparams=None):
         return x * x, x, state
 
     def backward(self, params, cache, dy, *, input_grad=True):

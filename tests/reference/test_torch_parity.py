@@ -38,6 +38,7 @@ from nntune import (
     SoftmaxCrossEntropy,
     Tanh,
 )
+from nntune.backend.random import key as random_key
 
 torch = require("torch")
 F = torch.nn.functional
@@ -309,7 +310,7 @@ def test_dropout_training_scaling_matches_torch(keep_prob, seed):
     dy = rng.normal(size=shape)
     layer = Dropout(keep_prob=keep_prob)
 
-    y, scale, _ = layer.forward({}, {}, x, training=True, rng=rng)
+    y, scale, _ = layer.forward({}, {}, x, training=True, key=random_key(seed))
     dx, grads = layer.backward({}, scale, dy)
 
     # nntune: the cache is the scale keep / keep_prob; y = x * d / keep_prob
@@ -360,7 +361,7 @@ def test_dropout_inference_is_identity(keep_prob):
     assert_close(y, y_t, rtol=0, atol=0)
     assert_close(dx, x_t.grad, rtol=0, atol=0)
     if keep_prob == 1.0:  # keep_prob=1 is the identity in training too
-        y_train, _, _ = layer.forward({}, {}, x, training=True, rng=rng)
+        y_train, _, _ = layer.forward({}, {}, x, training=True, key=random_key(7))
         np.testing.assert_array_equal(y_train, x)
 
 

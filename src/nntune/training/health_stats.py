@@ -10,6 +10,8 @@ import numpy as np
 
 from ..activations import ReLU, Sigmoid, Tanh
 from ..backend import Params, State, make_rng, to_numpy
+from ..backend.random import fold_in
+from ..backend.random import key as random_key
 from ..initializers import Initializer
 from ..layers import Dense, Dropout
 from ..model import Sequential
@@ -98,13 +100,19 @@ def layer_statistics(
     params = model.params if params is None else params
     state = model.state if state is None else state
     x, targets = model.prepare(X, y)
-    rng = make_rng(seed)
+    run_key = random_key(int(make_rng(seed).integers(2**63)))
     outputs, caches, found = [], [], []
     # Exploding networks overflow by design: NaN and inf are reported, not warned.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for name, layer in zip(model.names, model.layers, strict=True):
+        for position, (name, layer) in enumerate(
+            zip(model.names, model.layers, strict=True)
+        ):
             x, cache, _ = layer.forward(
-                params.get(name, {}), state.get(name, {}), x, training=True, rng=rng
+                params.get(name, {}),
+                state.get(name, {}),
+                x,
+                training=True,
+                key=fold_in(run_key, position),
             )
             outputs.append(x)
             caches.append(cache)

@@ -1,0 +1,171 @@
+"""Splittable random keys that draw the same bits on every array backend.
+
+A key is an array of two ``uint32`` words (shape ``(..., 2)``: a stack of ``K`` keys
+has shape ``(K, 2)``, one per member of a population). Nothing is stateful: a draw is
+a pure function of the key and the shape, and new keys are derived from old ones with
+:func:`fold_in` (mix in a number: the epoch, the step) or :func:`split`. This is JAX's
+design (``jax.random``); unlike JAX's threefry keys, the bits are computed with plain
+``uint32`` array operations (xor, shift, multiply) written against the array namespace
+of the key, so NumPy and JAX (jit-compiled or vmapped) draw *identical* dropout masks
+from the same key. That is what lets a jitted JAX step be checked against the NumPy
+step to 1e-10, and a population member against its separate run.
+
+The mixing function is Wellons' ``lowbias32`` integer hash applied in counter mode
+(each element's index is hashed with the key), which passes the usual avalanche tests;
+it is meant for dropout masks and similar, not for cryptography.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+from . import Array, namespace
+
+__all__ = ["bernoulli", "fold_in", "is_key", "key", "split", "uniform"]
+
+_GOLDEN = 0x9E3779B9
+_MIX1 = 0x7FEB352D
+_MIX2 = 0x846CA68B
+_SECOND = 0x6A09E667  # decorrelates the two words of a key
+
+
+def _constant(xp: Any, value: int) -> Array:
+    return xp.asarray(value, dtype=xp.uint32)
+
+
+def _mix(xp: Any, x: Array) -> Array:
+    # lowbias32 (C. Wellons): a bijection of uint32 with strong avalanche. Every
+    # operand is an array, so NumPy wraps silently as JAX does.
+    x = x ^ (x >> _constant(xp, 16))
+    x = x * _constant(xp, _MIX1)
+    x = x ^ (x >> _constant(xp, 15))
+    x = x * _constant(xp, _MIX2)
+    return x ^ (x >> _constant(xp, 16))
+
+
+def key(seed: Any, xp: Any = np) -> Array:
+    """Return the key of an integer ``seed`` (any size; negative seeds too).
+
+    Args:
+        seed: the run's seed.
+        xp: the array namespace to create the key in (NumPy by default; pass
+            ``jax.numpy`` for a JAX key).
+
+    Raises:
+        TypeError: if ``seed`` is not an integer.
+
+    Example:
+        >>> key(0).dtype, key(0).shape
+        (dtype('uint32'), (2,))
+        >>> bool((key(7) == key(7)).all()), bool((key(7) == key(8)).all())
+        (True, False)
+    """
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(
+            f"a random key is made from an integer seed; got {seed!r}. Pass e.g. "
+            "seed=0."
+        )
+    words = np.random.SeedSequence(int(seed) % 2**128).generate_state(2, np.uint32)
+    return xp.asarray(words, dtype=xp.uint32)
+
+
+def is_key(value: Any) -> bool:
+    """Whether ``value`` looks like a key: a ``uint32`` array of shape ``(..., 2)``."""
+    dtype = getattr(value, "dtype", None)
+    shape = tuple(getattr(value, "shape", ()))
+    return str(dtype) == "uint32" and len(shape) >= 1 and shape[-1] == 2
+
+
+def _words(value: Array) -> tuple[Array, Array]:
+    # Keep a length-1 last axis: 0-d NumPy results would be scalars, whose integer
+    # overflow warns where arrays wrap silently.
+    return value[..., 0:1], value[..., 1:2]
+
+
+def fold_in(value: Array, data: Any) -> Array:
+    """Return a new key from ``value`` and a number ``data`` (an epoch, a step).
+
+    ``data`` may be a Python int, a 0-d integer array, or one integer per key of a
+    stack (shape ``(K,)`` with keys of shape ``(K, 2)``).
+
+    Example:
+        >>> k = key(0)
+        >>> bool((fold_in(k, 1) == fold_in(k, 1)).all())
+        True
+        >>> bool((fold_in(k, 1) == fold_in(k, 2)).any())
+        False
+    """
+    xp = namespace(value)
+    first, second = _words(value)
+    number = xp.astype(xp.asarray(data), xp.uint32)
+    number = number[..., None]
+    a = _mix(xp, first + number * _constant(xp, _GOLDEN))
+    b = _mix(xp, (second ^ a) + _constant(xp, _SECOND))
+    return xp.concat([_mix(xp, a ^ (b >> _constant(xp, 7))), b], axis=-1)
+
+
+def split(value: Array, count: int = 2) -> list[Array]:
+    """Return ``count`` independent keys derived from ``value``.
+
+    Example:
+        >>> a, b = split(key(0))
+        >>> bool((a == b).all())
+        False
+    """
+    return [fold_in(value, 2**31 + index) for index in range(count)]
+
+
+def _bits(value: Array, shape: tuple[int, ...]) -> Array:
+    """``uint32`` bits of ``shape``, one draw per element, broadcast over key stacks."""
+    xp = namespace(value)
+    size = math.prod(shape)
+    counter = xp.reshape(xp.arange(size, dtype=xp.uint32), shape)
+    first, second = _words(value)
+    lead = tuple(value.shape[:-1])
+    first = xp.reshape(first, lead + (1,) * len(shape))
+    second = xp.reshape(second, lead + (1,) * len(shape))
+    x = _mix(xp, counter * _constant(xp, _GOLDEN) + first)
+    x = _mix(xp, x ^ second)
+    return _mix(xp, x + first)
+
+
+def uniform(value: Array, shape: tuple[int, ...], dtype: Any) -> Array:
+    """Uniform numbers in ``[0, 1)`` of ``shape`` (after the key's stack axes).
+
+    float32 draws use 24 random bits, float64 draws 32 (enough for dropout masks).
+
+    Example:
+        >>> import numpy as np
+        >>> u = uniform(key(0), (1000,), np.float64)
+        >>> bool(0 <= u.min() and u.max() < 1), round(float(u.mean()), 1)
+        (True, 0.5)
+    """
+    xp = namespace(value)
+    bits = _bits(value, tuple(shape))
+    if xp.finfo(dtype).bits == 32:
+        return xp.astype(bits >> _constant(xp, 8), dtype) * (2.0**-24)
+    return xp.astype(bits, dtype) * (2.0**-32)
+
+
+def bernoulli(value: Array, probability: Any, shape: tuple[int, ...]) -> Array:
+    """Booleans of ``shape`` that are true with ``probability`` (per key of a stack).
+
+    ``probability`` is a number, or one per key of a stack (shape ``(K,)``).
+
+    Example:
+        >>> import numpy as np
+        >>> mask = bernoulli(key(1), 0.8, (10000,))
+        >>> round(float(mask.mean()), 2)
+        0.8
+    """
+    xp = namespace(value)
+    u = uniform(value, tuple(shape), xp.float32)
+    if getattr(probability, "ndim", 0):
+        probability = xp.reshape(
+            probability, tuple(probability.shape) + (1,) * len(shape)
+        )
+    return u < probability
