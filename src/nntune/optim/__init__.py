@@ -8,9 +8,15 @@ Every optimizer is a pair of pure functions over parameter trees (optax style)::
     params = nntune.optim.apply_updates(params, updates)
 
 Momentum, RMSprop and Adam share one exponentially weighted average (:func:`ewa`) and
-one bias correction (:func:`bias_correction`). The conventions (momentum's EWA form,
-``eps`` outside the root, decoupled weight decay, epochs counted from 0) and their
-PyTorch and Keras equivalents are listed in docs/conventions.md.
+one bias correction (:func:`bias_correction`). Every state is made of arrays (counters
+too) and every update is free of Python branches on them, so an update compiles under
+``jax.jit``; hyperparameters may be arrays with one value per member of a stacked
+population, and the learning rate (any hyperparameter, with
+:func:`inject_hyperparams`) can be changed in a live state.
+
+The conventions (momentum's EWA form, ``eps`` outside the root, decoupled weight
+decay, epochs counted from 0) and their PyTorch and Keras equivalents are listed in
+docs/conventions.md.
 
 Example:
     >>> import numpy as np
@@ -43,12 +49,14 @@ from .ewa import (
     smooth,
     tree_ewa,
 )
+from .inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
 from .learning_rate import (
     LearningRateState,
     current_learning_rate,
     scale_by_learning_rate,
     scale_learning_rate,
     set_epoch,
+    set_learning_rate,
 )
 from .phased import piecewise_constant, warmup_cosine
 from .schedules import (
@@ -84,6 +92,7 @@ __all__ = [
     "EmptyState",
     "ExponentialWeightedAverage",
     "GradientTransformation",
+    "InjectHyperparamsState",
     "LearningRateState",
     "MomentumState",
     "RmsState",
@@ -100,6 +109,7 @@ __all__ = [
     "ewa",
     "exponential_decay",
     "gd",
+    "inject_hyperparams",
     "interval_decay",
     "inverse_sqrt_decay",
     "inverse_time_decay",
@@ -114,6 +124,8 @@ __all__ = [
     "scale_learning_rate",
     "schedule_from_name",
     "set_epoch",
+    "set_hyperparams",
+    "set_learning_rate",
     "smooth",
     "tree_ewa",
     "warmup_cosine",

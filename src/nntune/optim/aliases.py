@@ -17,7 +17,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .ewa import _check_real, check_decay
+from .._validation import check_real
+from .ewa import check_decay
 from .learning_rate import scale_by_learning_rate
 from .schedules import Schedule
 from .transforms import (
@@ -49,7 +50,7 @@ def _build(
 ) -> GradientTransformation:
     transforms = list(direction)
     if clip_norm is not None:
-        _check_real(
+        check_real(
             "clip_norm",
             clip_norm,
             low=0.0,

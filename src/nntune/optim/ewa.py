@@ -16,21 +16,21 @@ the package. The same functions smooth a noisy cost curve (:func:`smooth`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from numbers import Real
 from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Params
+from .._validation import check_real, is_array
+from ..backend import Array, Params, namespace, per_member
 
 
 def ewa(average: Any, value: Any, decay: float) -> Any:
     """Return the exponentially weighted average ``decay*average + (1-decay)*value``.
 
     Works on Python floats and on arrays of any array-API namespace; a Python float
-    ``decay`` keeps the dtype of float32 arrays.
+    ``decay`` keeps the dtype of float32 arrays. ``decay`` may be an array with one
+    value per member of a stacked population (shape ``(K,)``, averages ``(K, ...)``).
 
     Args:
         average: The average so far (``v_{t-1}``; ``0`` before the first value).
@@ -44,11 +44,16 @@ def ewa(average: Any, value: Any, decay: float) -> Any:
         >>> ewa(2.0, 10.0, 0.75)  # 0.75 * 2 + 0.25 * 10
         4.0
     """
+    decay = per_member(decay, average if is_array(average) else value)
     return decay * average + (1 - decay) * value
 
 
-def bias_correction(average: Any, decay: float, count: int) -> Any:
+def bias_correction(average: Any, decay: Any, count: Any) -> Any:
     """Return the bias-corrected average ``average / (1 - decay**count)``.
+
+    Branch-free: ``count`` may be an array (a training state's counter, also inside
+    ``jax.jit``), and ``decay`` and ``count`` may hold one value per member of a
+    population. Only a Python ``count`` is checked.
 
     Args:
         average: The raw average ``v_t`` after ``count`` values, started from 0.
@@ -65,12 +70,15 @@ def bias_correction(average: Any, decay: float, count: int) -> Any:
         >>> bias_correction(ewa(0.0, 10.0, 0.9), 0.9, 1)  # 1.0 / (1 - 0.9)
         10.0
     """
-    if count < 1:
+    if not is_array(count) and count < 1:
         raise ValueError(
             f"count must be >= 1 (the number of values averaged); got {count!r}. "
             "Correct the average only after the first value has been added."
         )
-    return average / (1 - decay**count)
+    correction = 1 - decay**count
+    if is_array(correction) and is_array(average):
+        correction = namespace(average).astype(correction, average.dtype)
+    return average / per_member(correction, average)
 
 
 def tree_ewa(average_tree: Params, tree: Params, decay: float) -> Params:
@@ -149,47 +157,8 @@ def _tree_keys(tree: Any) -> Any:
     }
 
 
-def _check_real(
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    fix: str = "",
-) -> float:
-    """Return ``value`` as a Python float after checking it is in the given range.
-
-    A Python float keeps float32 arrays float32 where a NumPy float64 would not.
-
-    Raises:
-        TypeError: if ``value`` is not a real number (booleans are refused).
-        ValueError: if it is NaN, infinite or outside the range.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}. {fix}".strip())
-    number = float(value)
-    bad = not math.isfinite(number)
-    if low is not None:
-        bad = bad or number < low or (low_open and number == low)
-    if high is not None:
-        bad = bad or number > high or (high_open and number == high)
-    if bad:
-        left = "-inf" if low is None else f"{low:g}"
-        right = "inf" if high is None else f"{high:g}"
-        interval = (
-            ("(" if low_open or low is None else "[")
-            + f"{left}, {right}"
-            + (")" if high_open or high is None else "]")
-        )
-        message = f"{name} must be a finite number in {interval}; got {value!r}."
-        raise ValueError(f"{message} {fix}".strip())
-    return number
-
-
-def check_decay(name: str, value: Any) -> float:
-    """Return the decay ``value`` as a float after checking it is in ``[0, 1)``.
+def check_decay(name: str, value: Any) -> Any:
+    """Return the decay ``value`` as a float (an array: as is) checked in ``[0, 1)``.
 
     Raises:
         TypeError: if ``value`` is not a real number.
@@ -201,7 +170,7 @@ def check_decay(name: str, value: Any) -> float:
         ...
         ValueError: beta must be a finite number in [0, 1); got 1.0. ...
     """
-    return _check_real(
+    return check_real(
         name,
         value,
         low=0.0,

@@ -13,10 +13,19 @@ from collections.abc import Callable
 from numbers import Integral
 from typing import Any, NamedTuple
 
-from ..backend import Params
-from .ewa import _check_real, tree_map
-from .schedules import Schedule, constant
-from .transforms import GradientTransformation
+import numpy as np
+
+from .._validation import check_real, is_array
+from ..backend import Array, Params, namespace, per_member
+from .ewa import tree_map
+from .schedules import (
+    Schedule,
+    _learning_rate,
+    base_rate,
+    constant,
+    evaluate_schedule,
+)
+from .transforms import GradientTransformation, counter
 
 __all__ = [
     "LearningRateState",
@@ -24,33 +33,37 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_learning_rate",
     "set_epoch",
+    "set_learning_rate",
 ]
 
 
 class LearningRateState(NamedTuple):
-    """Where :func:`scale_by_learning_rate` is in its schedule.
+    """Where :func:`scale_by_learning_rate` is in its schedule (all 0-d arrays).
 
     Attributes:
         step: Updates made so far (the schedule's ``step`` for the next update).
         epoch: The current epoch, set by :func:`set_epoch` (counted from 0).
-        factor: A multiplier of the schedule, changed by :func:`scale_learning_rate`.
+        learning_rate: The schedule's base rate (its initial rate; the rate itself
+            for a constant schedule), changed by :func:`set_learning_rate` and
+            :func:`scale_learning_rate`. One value per member in a population.
         value: The learning rate of the last update (before any update: the rate of
             epoch 0, step 0).
     """
 
-    step: int
-    epoch: int
-    factor: float
-    value: float
+    step: Any
+    epoch: Any
+    learning_rate: Any
+    value: Any
 
 
 def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransformation:
     """Multiply by ``-learning_rate`` (the minus sign makes it a descent step).
 
-    ``lr = factor * schedule(epoch, step)``, output ``-lr * u``. ``step`` counts this
-    transformation's updates from 0, ``epoch`` is set by :func:`set_epoch` and
-    ``factor`` (1 at first) by :func:`scale_learning_rate`. A float is a constant
-    schedule.
+    ``lr = schedule(epoch, step)`` evaluated from the state's base rate (see
+    :func:`~nntune.optim.schedules.evaluate_schedule`), output ``-lr * u``. ``step``
+    counts this transformation's updates from 0 and ``epoch`` is set by
+    :func:`set_epoch`; both are arrays, so the update has no Python branch on them
+    and compiles under ``jax.jit``. A number is a constant schedule.
 
     Args:
         learning_rate: A number > 0 or a schedule ``(epoch, step) -> float``.
@@ -66,8 +79,8 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
         >>> transform = scale_by_learning_rate(0.5)
         >>> grads = {"dense_0": {"b": np.array([2.0])}}
         >>> out, state = transform.update(grads, transform.init(grads), None)
-        >>> out["dense_0"]["b"], state
-        (array([-1.]), LearningRateState(step=1, epoch=0, factor=1.0, value=0.5))
+        >>> out["dense_0"]["b"], int(state.step), float(state.value)
+        (array([-1.]), 1, 0.5)
     """
     schedule: Schedule = (
         learning_rate if callable(learning_rate) else constant(learning_rate)
@@ -87,15 +100,33 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
                 f"the learning-rate schedule {schedule!r} gives {value!r} at epoch 0, "
                 "step 0; expected a finite number >= 0."
             )
-        return LearningRateState(step=0, epoch=0, factor=1.0, value=value)
+        zero = counter(params)
+        xp = namespace(zero)
+        return LearningRateState(
+            step=zero,
+            epoch=zero,
+            learning_rate=xp.asarray(base_rate(schedule)),
+            value=xp.asarray(value),
+        )
 
     def update(
         updates: Params, state: LearningRateState, params: Params | None = None
     ) -> tuple[Params, LearningRateState]:
-        # float() keeps float32 updates float32 if a schedule returns a NumPy scalar.
-        rate = state.factor * float(schedule(state.epoch, state.step))
-        new_state = state._replace(step=state.step + 1, value=rate)
-        return tree_map(lambda u: -rate * u, updates), new_state
+        rate = evaluate_schedule(schedule, state.learning_rate, state.epoch, state.step)
+        xp = namespace(state.step)
+        # 0-d arrays, never NumPy scalars: the state keeps its structure.
+        new_state = state._replace(
+            step=xp.asarray(state.step + 1), value=xp.asarray(rate)
+        )
+
+        def descend(u: Array) -> Array:
+            # The rate in the update's dtype keeps float32 training float32.
+            scaled = per_member(rate, u)
+            if is_array(scaled):
+                scaled = namespace(u).astype(scaled, u.dtype)
+            return -scaled * u
+
+        return tree_map(descend, updates), new_state
 
     return GradientTransformation(init, update)
 
@@ -130,13 +161,13 @@ def _no_learning_rate(opt_state: Any) -> ValueError:
 def set_epoch(opt_state: Any, epoch: int) -> Any:
     """Return ``opt_state`` with ``epoch`` set in every :class:`LearningRateState`.
 
-    The training loop calls it at the start of each epoch (epochs counted from 0) so
-    that per-epoch schedules use the right epoch. A state with no learning rate is
-    returned unchanged.
+    The train step calls it before every update with the training state's epoch
+    counter (epochs counted from 0) so that per-epoch schedules use the right epoch.
+    A state with no learning rate is returned unchanged.
 
     Args:
         opt_state: Any optimizer state (nested tuples and NamedTuples).
-        epoch: The epoch about to start (an integer >= 0).
+        epoch: The epoch (an integer >= 0, or an integer array: a state's counter).
 
     Returns:
         A new state; ``opt_state`` is not modified.
@@ -146,15 +177,18 @@ def set_epoch(opt_state: Any, epoch: int) -> Any:
 
     Example:
         >>> state = scale_by_learning_rate(0.1).init({})
-        >>> set_epoch((state,), 3)
-        (LearningRateState(step=0, epoch=3, factor=1.0, value=0.1),)
+        >>> int(set_epoch((state,), 3)[0].epoch)
+        3
     """
     number: object = epoch  # checked at run time: configs and callers may pass floats
-    if isinstance(number, bool) or not isinstance(number, Integral) or number < 0:
+    if is_array(number) and not isinstance(number, np.generic):
+        new_epoch: Any = number
+    elif isinstance(number, bool) or not isinstance(number, Integral) or number < 0:
         raise ValueError(
             f"epoch must be an integer >= 0 (epochs are counted from 0); got {epoch!r}."
         )
-    new_epoch = int(epoch)
+    else:
+        new_epoch = np.asarray(int(epoch), dtype=np.int32)
     new_state, _ = _map_learning_rate_states(
         opt_state, lambda state: state._replace(epoch=new_epoch)
     )
@@ -164,7 +198,7 @@ def set_epoch(opt_state: Any, epoch: int) -> Any:
 def scale_learning_rate(opt_state: Any, factor: float) -> Any:
     """Return ``opt_state`` with its learning rate multiplied by ``factor``.
 
-    Multiplies the ``factor`` of every :class:`LearningRateState`, so the schedule
+    Multiplies the base rate of every :class:`LearningRateState`, so the schedule
     keeps its shape and every later rate is scaled (reduce-on-plateau uses it). The
     recorded ``value`` is scaled too, so :func:`current_learning_rate` shows the
     reduction at once.
@@ -182,10 +216,10 @@ def scale_learning_rate(opt_state: Any, factor: float) -> Any:
 
     Example:
         >>> state = scale_learning_rate(scale_by_learning_rate(0.1).init({}), 0.5)
-        >>> state.factor, current_learning_rate(state)
-        (0.5, 0.05)
+        >>> float(state.learning_rate), current_learning_rate(state)
+        (0.05, 0.05)
     """
-    factor = _check_real(
+    factor = check_real(
         "factor",
         factor,
         low=0.0,
@@ -195,9 +229,49 @@ def scale_learning_rate(opt_state: Any, factor: float) -> Any:
     new_state, found = _map_learning_rate_states(
         opt_state,
         lambda state: state._replace(
-            factor=state.factor * factor, value=state.value * factor
+            learning_rate=namespace(state.value).asarray(state.learning_rate * factor),
+            value=namespace(state.value).asarray(state.value * factor),
         ),
     )
+    if not found:
+        raise _no_learning_rate(opt_state)
+    return new_state
+
+
+def set_learning_rate(opt_state: Any, learning_rate: Any) -> Any:
+    """Return ``opt_state`` with the base learning rate set to ``learning_rate``.
+
+    Takes effect from the next update. With a constant rate every later step uses
+    exactly ``learning_rate``; with a decay, the decay continues from the new base
+    (``lr = learning_rate * k**epoch`` for an exponential decay), as if the run had
+    started with it. This is how a run is babysat: pause, lower the rate, continue.
+    An array with one value per member sets a population's rates.
+
+    Args:
+        opt_state: Any optimizer state (nested tuples and NamedTuples).
+        learning_rate: The new base rate (> 0), a number or an array.
+
+    Returns:
+        A new state; ``opt_state`` is not modified.
+
+    Raises:
+        ValueError: if ``learning_rate`` is not > 0 or the state has no learning rate.
+
+    Example:
+        >>> state = set_learning_rate(scale_by_learning_rate(0.1).init({}), 0.01)
+        >>> float(state.learning_rate)
+        0.01
+    """
+    rate = _learning_rate("learning_rate", learning_rate)
+
+    def replace(state: LearningRateState) -> LearningRateState:
+        old = state.learning_rate
+        new = namespace(old).asarray(rate, dtype=old.dtype)
+        if new.shape != old.shape:
+            new = namespace(old).broadcast_to(new, old.shape)
+        return state._replace(learning_rate=new)
+
+    new_state, found = _map_learning_rate_states(opt_state, replace)
     if not found:
         raise _no_learning_rate(opt_state)
     return new_state
@@ -212,7 +286,8 @@ def current_learning_rate(opt_state: Any) -> float:
         opt_state: Any optimizer state (nested tuples and NamedTuples).
 
     Returns:
-        The learning rate as a float.
+        The learning rate as a float (a NumPy array, one per member, for a
+        population's stacked state).
 
     Raises:
         ValueError: if the state has no :class:`LearningRateState`.
@@ -225,7 +300,8 @@ def current_learning_rate(opt_state: Any) -> float:
     found = _first_learning_rate_state(opt_state)
     if found is None:
         raise _no_learning_rate(opt_state)
-    return float(found.value)
+    value = np.asarray(found.value)
+    return float(value) if value.ndim == 0 else value  # type: ignore[return-value]
 
 
 def _first_learning_rate_state(state: Any) -> LearningRateState | None:

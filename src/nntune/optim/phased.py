@@ -12,9 +12,11 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .ewa import _check_real
-from .schedules import _check_time, _count, _learning_rate
+from .._validation import check_real, is_array
+from ..backend import namespace
+from .schedules import _check_time, _count, _learning_rate, _python
 
 __all__ = ["PiecewiseConstant", "WarmupCosine", "piecewise_constant", "warmup_cosine"]
 
@@ -48,9 +50,28 @@ class PiecewiseConstant:
         object.__setattr__(self, "boundaries", boundaries)
         object.__setattr__(self, "values", values)
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
-        return self.values[bisect.bisect_right(self.boundaries, epoch)]
+    @property
+    def base(self) -> float:
+        """The first value, which :meth:`rate` replaces by a training state's rate."""
+        return self.values[0]
+
+    def __call__(self, epoch: Any, step: Any = 0) -> Any:
+        if _python(epoch, step):
+            _check_time(epoch, step)
+        return self.rate(self.values[0], epoch, step)
+
+    def rate(self, base: Any, epoch: Any, step: Any = 0) -> Any:
+        """The value at ``epoch``, every value scaled by ``base / values[0]``."""
+        scale = base / self.values[0]
+        if not is_array(epoch):
+            return self.values[bisect.bisect_right(self.boundaries, epoch)] * scale
+        xp = namespace(epoch)
+        rate = xp.asarray(self.values[-1])
+        for boundary, value in reversed(
+            list(zip(self.boundaries, self.values, strict=False))
+        ):
+            rate = xp.where(epoch < boundary, xp.asarray(value), rate)
+        return rate * scale
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,7 @@ class WarmupCosine:
             self, "decay_steps", _count("decay_steps", self.decay_steps, 1)
         )
         for name in ("end", "start"):
-            value = _check_real(
+            value = check_real(
                 name,
                 getattr(self, name),
                 low=0.0,
@@ -80,15 +101,34 @@ class WarmupCosine:
             )
             object.__setattr__(self, name, value)
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
-        if step < self.warmup_steps:
-            return self.start + (self.peak - self.start) * step / self.warmup_steps
-        progress = (step - self.warmup_steps) / self.decay_steps
-        if progress >= 1.0:
-            return self.end
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.end + (self.peak - self.end) * cosine
+    @property
+    def base(self) -> float:
+        """The peak, which :meth:`rate` replaces by a training state's rate."""
+        return self.peak
+
+    def __call__(self, epoch: Any, step: Any = 0) -> Any:
+        if _python(epoch, step):
+            _check_time(epoch, step)
+        return self.rate(self.peak, epoch, step)
+
+    def rate(self, base: Any, epoch: Any, step: Any = 0) -> Any:
+        """The rate at ``step``, ``start``, ``peak`` and ``end`` scaled by base/peak."""
+        scale = base / self.peak
+        start, peak, end = self.start * scale, base, self.end * scale
+        if not is_array(step):
+            if step < self.warmup_steps:
+                return start + (peak - start) * step / self.warmup_steps
+            progress = (step - self.warmup_steps) / self.decay_steps
+            if progress >= 1.0:
+                return end
+            cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+            return end + (peak - end) * cosine
+        xp = namespace(step)
+        warmup = start + (peak - start) * step / max(self.warmup_steps, 1)
+        progress = xp.clip((step - self.warmup_steps) / self.decay_steps, 0.0, 1.0)
+        cosine = 0.5 * (1.0 + xp.cos(math.pi * progress))
+        decayed = end + (peak - end) * cosine
+        return xp.where(step < self.warmup_steps, warmup, decayed)
 
 
 def piecewise_constant(

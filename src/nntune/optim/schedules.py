@@ -1,9 +1,17 @@
 """Learning-rate schedules: ``(epoch, step) -> learning rate``, validated when built.
 
 A schedule is any callable ``schedule(epoch, step=0) -> float``. ``epoch`` counts
-epochs from 0 (the training loop sets it with :func:`~nntune.optim.set_epoch` at the
-start of each epoch) and ``step`` counts optimizer updates from 0 over the whole run.
-The course's decays depend on the epoch; :func:`warmup_cosine` depends on the step.
+epochs from 0 and ``step`` counts optimizer updates from 0 over the whole run; both are
+counters of the training state (:class:`nntune.TrainState`), which the train step
+passes to the optimizer (:func:`~nntune.optim.set_epoch`) before every update, so a
+per-epoch decay is exact even when epochs have different numbers of steps. The
+course's decays depend on the epoch; :func:`warmup_cosine` depends on the step.
+
+The built-in schedules are array-safe: called with array counters (a training state's,
+also inside ``jax.jit``) they compute without Python branches on the values, and
+:meth:`rate` evaluates them from a *base rate* that a training state holds as an array
+(so it can change mid-run and differ per member of a population). Called with Python
+ints they return a float and check the counters.
 
 With ``lr0`` the initial learning rate and ``epoch = 0, 1, 2, ...``:
 
@@ -26,7 +34,8 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import Any, Protocol
 
-from .ewa import _check_real
+from .._validation import check_real, is_array
+from ..backend import namespace
 
 __all__ = [
     "SCHEDULES",
@@ -46,8 +55,42 @@ class Schedule(Protocol):
     def __call__(self, epoch: int, step: int = 0) -> float: ...
 
 
-def _learning_rate(name: str, value: Any) -> float:
-    return _check_real(
+def base_rate(schedule: Callable[..., Any]) -> float:
+    """The rate a schedule scales: its initial rate, peak or first value.
+
+    For a plain function it is the rate at epoch 0, step 0.
+    """
+    base = getattr(schedule, "base", None)
+    if base is not None:
+        return float(base)
+    return float(schedule(0, 0))
+
+
+def evaluate_schedule(
+    schedule: Callable[..., Any], base: Any, epoch: Any, step: Any
+) -> Any:
+    """The rate of ``schedule`` at ``(epoch, step)`` with its base rate set to ``base``.
+
+    A built-in schedule substitutes ``base`` for its initial rate in its own formula,
+    so the rate equals the schedule's own bit for bit while ``base`` is unchanged. A
+    plain function's rate is scaled by ``base / base_rate(schedule)``.
+    """
+    rate = getattr(schedule, "rate", None)
+    if rate is not None:
+        return rate(base, epoch, step)
+    return schedule(epoch, step) * (base / base_rate(schedule))
+
+
+def _sqrt(value: Any) -> Any:
+    return namespace(value).sqrt(value) if is_array(value) else math.sqrt(value)
+
+
+def _python(*counters: Any) -> bool:
+    return not any(is_array(counter) for counter in counters)
+
+
+def _learning_rate(name: str, value: Any) -> Any:
+    return check_real(
         name,
         value,
         low=0.0,
@@ -75,8 +118,8 @@ def _check_time(epoch: int, step: int) -> None:
         )
 
 
-def _decay_rate(value: Any) -> float:
-    return _check_real(
+def _decay_rate(value: Any) -> Any:
+    return check_real(
         "decay_rate",
         value,
         low=0.0,
@@ -100,12 +143,23 @@ class _EpochSchedule:
         """The other fields, validated (subclasses with more fields override it)."""
         return {}
 
-    def __call__(self, epoch: int, step: int = 0) -> float:
-        _check_time(epoch, step)
-        return self._rate(epoch)
-
-    def _rate(self, epoch: int) -> float:
+    @property
+    def base(self) -> float:
+        """The initial rate, which :meth:`rate` replaces by a training state's."""
         return self.learning_rate
+
+    def __call__(self, epoch: Any, step: Any = 0) -> Any:
+        if _python(epoch, step):
+            _check_time(epoch, step)
+            return float(self._rate(self.learning_rate, epoch))
+        return self._rate(self.learning_rate, epoch)
+
+    def rate(self, base: Any, epoch: Any, step: Any = 0) -> Any:
+        """The rate at ``epoch`` with ``base`` as the initial rate (array-safe)."""
+        return self._rate(base, epoch)
+
+    def _rate(self, base: Any, epoch: Any) -> Any:
+        return base
 
 
 @dataclass(frozen=True)
@@ -122,8 +176,8 @@ class InverseTimeDecay(_EpochSchedule):
     def _checked(self) -> dict[str, Any]:
         return {"decay_rate": _decay_rate(self.decay_rate)}
 
-    def _rate(self, epoch: int) -> float:
-        return self.learning_rate / (1.0 + self.decay_rate * epoch)
+    def _rate(self, base: Any, epoch: Any) -> Any:
+        return base / (1.0 + self.decay_rate * epoch)
 
 
 @dataclass(frozen=True)
@@ -133,7 +187,7 @@ class ExponentialDecay(_EpochSchedule):
     k: float = 0.95
 
     def _checked(self) -> dict[str, Any]:
-        k = _check_real(
+        k = check_real(
             "k",
             self.k,
             low=0.0,
@@ -143,8 +197,8 @@ class ExponentialDecay(_EpochSchedule):
         )
         return {"k": k}
 
-    def _rate(self, epoch: int) -> float:
-        return self.learning_rate * self.k**epoch
+    def _rate(self, base: Any, epoch: Any) -> Any:
+        return base * self.k**epoch
 
 
 @dataclass(frozen=True)
@@ -154,11 +208,11 @@ class InverseSqrtDecay(_EpochSchedule):
     k: float = 1.0
 
     def _checked(self) -> dict[str, Any]:
-        k = _check_real("k", self.k, low=0.0, low_open=True, fix="Use k > 0, e.g. 1.0.")
+        k = check_real("k", self.k, low=0.0, low_open=True, fix="Use k > 0, e.g. 1.0.")
         return {"k": k}
 
-    def _rate(self, epoch: int) -> float:
-        return self.learning_rate * self.k / math.sqrt(epoch + 1)
+    def _rate(self, base: Any, epoch: Any) -> Any:
+        return base * self.k / _sqrt(epoch + 1)
 
 
 @dataclass(frozen=True)
@@ -174,8 +228,8 @@ class IntervalDecay(_EpochSchedule):
             "interval": _count("interval", self.interval, 1),
         }
 
-    def _rate(self, epoch: int) -> float:
-        return self.learning_rate / (1.0 + self.decay_rate * (epoch // self.interval))
+    def _rate(self, base: Any, epoch: Any) -> Any:
+        return base / (1.0 + self.decay_rate * (epoch // self.interval))
 
 
 def constant(learning_rate: float) -> Constant:

@@ -9,9 +9,13 @@ A :class:`GradientTransformation` is a pair of pure functions (the optax design)
 it into something else (a momentum, an Adam direction, ``-learning_rate * ...``);
 :func:`apply_updates` finally adds it to the parameters. Nothing is modified in place.
 
-States are NamedTuples whose fields are ints, floats or parameter trees (the chain's
-state is a plain tuple of them), so a checkpoint can flatten any optimizer state
-generically. The learning rate is the last transformation of every optimizer; it lives
+States are NamedTuples whose fields are arrays (counters are 0-d integer arrays, so
+an update has no Python branch on them and compiles under ``jax.jit``) or parameter
+trees (the chain's state is a plain tuple of them), so a checkpoint can flatten any
+optimizer state generically. Hyperparameters may be arrays: 0-d, or one value per
+member of a stacked population (shape ``(K,)``), applied member by member.
+
+The learning rate is the last transformation of every optimizer; it lives
 in :mod:`nntune.optim.learning_rate`.
 """
 
@@ -20,8 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ..backend import Array, Params, namespace
-from .ewa import _check_real, bias_correction, check_decay, tree_ewa, tree_map
+import numpy as np
+
+from .._validation import check_real
+from ..backend import Array, Params, namespace, per_member
+from .ewa import bias_correction, check_decay, tree_ewa, tree_map
 
 __all__ = [
     "AdamState",
@@ -63,11 +70,20 @@ class RmsState(NamedTuple):
 
 
 class AdamState(NamedTuple):
-    """The update count ``t`` and the moments ``m``, ``v`` of :func:`scale_by_adam`."""
+    """The update count ``t`` (a 0-d int32 array) and the moments ``m``, ``v``."""
 
-    step: int
+    step: Any
     first_moment: Params
     second_moment: Params
+
+
+def counter(params: Params) -> Array:
+    """A 0-d int32 zero in the array namespace of ``params`` (NumPy when empty)."""
+    for arrays in params.values():
+        for array in arrays.values():
+            xp = namespace(array)
+            return xp.asarray(0, dtype=xp.int32)
+    return np.asarray(0, dtype=np.int32)
 
 
 def _zeros_like(tree: Params) -> Params:
@@ -235,7 +251,9 @@ def scale_by_rms(beta: float = 0.999, eps: float = 1e-8) -> GradientTransformati
             state.square_average, tree_map(lambda g: g * g, updates), beta
         )
         out = tree_map(
-            lambda g, s: g / (namespace(s).sqrt(s) + eps), updates, square_average
+            lambda g, s: g / (namespace(s).sqrt(s) + per_member(eps, s)),
+            updates,
+            square_average,
         )
         return out, RmsState(square_average)
 
@@ -274,7 +292,7 @@ def scale_by_adam(
         >>> transform = scale_by_adam()
         >>> grads = {"dense_0": {"b": np.array([-3.0, 0.5])}}
         >>> out, state = transform.update(grads, transform.init(grads), None)
-        >>> out["dense_0"]["b"].round(6), state.step  # the first step is sign(g)
+        >>> out["dense_0"]["b"].round(6), int(state.step)  # the first step: sign(g)
         (array([-1.,  1.]), 1)
     """
     beta1 = check_decay("beta1", beta1)
@@ -282,19 +300,19 @@ def scale_by_adam(
     eps = _check_eps(eps)
 
     def init(params: Params) -> AdamState:
-        return AdamState(0, _zeros_like(params), _zeros_like(params))
+        return AdamState(counter(params), _zeros_like(params), _zeros_like(params))
 
     def update(
         updates: Params, state: AdamState, params: Params | None = None
     ) -> tuple[Params, AdamState]:
-        count = state.step + 1
+        count = namespace(state.step).asarray(state.step + 1)  # 0-d, not a scalar
         m = tree_ewa(state.first_moment, updates, beta1)
         v = tree_ewa(state.second_moment, tree_map(lambda g: g * g, updates), beta2)
 
         def direction(m_t: Array, v_t: Array) -> Array:
             m_hat = bias_correction(m_t, beta1, count)
             v_hat = bias_correction(v_t, beta2, count)
-            return m_hat / (namespace(v_hat).sqrt(v_hat) + eps)
+            return m_hat / (namespace(v_hat).sqrt(v_hat) + per_member(eps, v_hat))
 
         return tree_map(direction, m, v), AdamState(count, m, v)
 
@@ -327,7 +345,7 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
         >>> out["dense_0"]["W"]  # 1 + 0.1 * 2
         array([1.2])
     """
-    weight_decay = _check_real(
+    weight_decay = check_real(
         "weight_decay",
         weight_decay,
         low=0.0,
@@ -345,7 +363,10 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
                 "add_decayed_weights needs the parameters to decay; got params=None. "
                 "Call optimizer.update(grads, state, params)."
             )
-        return tree_map(lambda g, p: g + weight_decay * p, updates, params), state
+        decayed = tree_map(
+            lambda g, p: g + per_member(weight_decay, p) * p, updates, params
+        )
+        return decayed, state
 
     return GradientTransformation(init, update)
 
@@ -375,7 +396,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         >>> out["dense_0"]["W"], out["dense_0"]["b"]  # the norm 5 becomes 1
         (array([0.6]), array([0.8]))
     """
-    max_norm = _check_real(
+    max_norm = check_real(
         "max_norm",
         max_norm,
         low=0.0,
@@ -407,8 +428,8 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def _check_eps(eps: Any) -> float:
-    return _check_real(
+def _check_eps(eps: Any) -> Any:
+    return check_real(
         "eps",
         eps,
         low=0.0,
