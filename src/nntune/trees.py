@@ -48,12 +48,12 @@ def _walk(
     if children is not None:
         for key, value in children:
             _walk(value, f"{path}/{key}" if path else key, arrays, scalars)
+    elif isinstance(tree, np.generic):  # np.float64 is also a Python float
+        arrays[path] = np.asarray(tree)
     elif isinstance(tree, bool | int | float | str) or tree is None:
         scalars[path] = tree
-    elif isinstance(tree, np.generic):
-        scalars[path] = tree.item()
-    else:
-        arrays[path] = np.ascontiguousarray(to_numpy(tree))
+    else:  # arrays, NumPy scalars (a 0-d array after arithmetic) included
+        arrays[path] = np.asarray(to_numpy(tree), order="C")
 
 
 def unflatten_like(
@@ -88,7 +88,8 @@ def _rebuild(
         if hasattr(template, "_fields"):  # a NamedTuple
             return type(template)(*values)
         return type(template)(values)
-    if isinstance(template, bool | int | float | str | np.generic) or template is None:
+    plain = isinstance(template, bool | int | float | str) or template is None
+    if plain and not isinstance(template, np.generic):
         if path not in scalars:
             raise ValueError(f"the saved state has no value for {path!r}.")
         return scalars[path]
@@ -103,3 +104,54 @@ def _rebuild(
             f"expected {expected.shape} and {expected.dtype}."
         )
     return array
+
+
+def stack(trees: list[Any]) -> Any:
+    """Stack trees of the same structure leaf by leaf along a new leading axis.
+
+    Example:
+        >>> import numpy as np
+        >>> stacked = stack([{"a": np.zeros(2)}, {"a": np.ones(2)}])
+        >>> stacked["a"].shape
+        (2, 2)
+    """
+    if not trees:
+        raise ValueError("stack needs at least one tree.")
+    first = trees[0]
+    children = _children(first)
+    if children is None:
+        return np.stack([np.asarray(tree) for tree in trees])
+    keys = [key for key, _ in children]
+    rows = []
+    for tree in trees:
+        own = _children(tree)
+        if own is None or [key for key, _ in own] != keys:
+            raise ValueError(
+                "the trees to stack differ in structure: every member of a population "
+                "needs the same architecture, optimizer and hyperparameter names."
+            )
+        rows.append([value for _, value in own])
+    values = [stack([row[i] for row in rows]) for i in range(len(keys))]
+    return _rebuild_like(first, values)
+
+
+def unstack(tree: Any, index: int) -> Any:
+    """Member ``index`` of a stacked tree (the leading axis of every leaf removed).
+
+    Example:
+        >>> import numpy as np
+        >>> unstack({"a": np.arange(6).reshape(3, 2)}, 1)
+        {'a': array([2, 3])}
+    """
+    children = _children(tree)
+    if children is None:
+        return tree[index]
+    return _rebuild_like(tree, [unstack(value, index) for _, value in children])
+
+
+def _rebuild_like(template: Any, values: list[Any]) -> Any:
+    if isinstance(template, dict):
+        return dict(zip(template.keys(), values, strict=True))
+    if hasattr(template, "_fields"):  # a NamedTuple
+        return type(template)(*values)
+    return type(template)(values)

@@ -12,6 +12,8 @@ from .fit import Trainer, TrainingDivergedError, evaluate, fit
 from .health import GradientHealthReport, LayerHealth, gradient_health, layer_statistics
 from .health_callback import GradientHealth
 from .history import History
+from .state import TrainState
+from .step import TrainStep, make_train_step
 
 __all__ = [
     "Callback",
@@ -25,10 +27,13 @@ __all__ = [
     "LayerHealth",
     "ProgressBar",
     "ReduceLROnPlateau",
+    "TrainState",
+    "TrainStep",
     "Trainer",
     "TrainingDivergedError",
     "evaluate",
     "fit",
     "gradient_health",
     "layer_statistics",
+    "make_train_step",
 ]

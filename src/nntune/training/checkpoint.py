@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .fit import Trainer
 
 FORMAT = "nntune.checkpoint"
-VERSION = 1
+VERSION = 2
 
 
 class CheckpointError(ValueError):
@@ -82,11 +82,7 @@ class Checkpoint(Callback):
         """Write the trainer's state now."""
         arrays: dict[str, Any] = {}
         scalars: dict[str, Any] = {}
-        parts: dict[str, Any] = {
-            "params": trainer.params,
-            "state": trainer.state,
-            "optimizer": trainer.opt_state,
-        }
+        parts: dict[str, Any] = {"train_state": trainer.train_state}
         for index, callback in enumerate(_stateful(trainer)):
             parts[f"callbacks/{index}"] = callback.get_state(trainer)
         for prefix, tree in parts.items():
@@ -130,6 +126,12 @@ class Checkpoint(Callback):
             ) from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise CheckpointError(f"{where} is not an nntune checkpoint.")
+        if document.get("version") != VERSION:
+            raise CheckpointError(
+                f"the checkpoint {where} has format version {document.get('version')}; "
+                f"this nntune reads version {VERSION}. Delete both checkpoint files to "
+                "start the run over."
+            )
         if document.get("weights_sha256") != hashlib.sha256(payload).hexdigest():
             raise CheckpointError(
                 f"{self.weights_path} does not match the checksum in {where.name}: "
@@ -151,16 +153,15 @@ class Checkpoint(Callback):
         try:
             arrays = load_tensors(payload)
             scalars = document["scalars"]
-            params = unflatten_like(trainer.params, arrays, scalars, "params")
-            state = unflatten_like(trainer.state, arrays, scalars, "state")
-            template = trainer.optimizer.init(params)
-            opt_state = unflatten_like(template, arrays, scalars, "optimizer")
+            train_state = unflatten_like(
+                trainer.train_state, arrays, scalars, "train_state"
+            )
             history = History.from_dict(document["history"])
         except (SafetensorError, KeyError, ValueError) as error:
             raise CheckpointError(
                 f"the checkpoint {where} does not fit this model and optimizer: {error}"
             ) from None
-        trainer.params, trainer.state, trainer.opt_state = params, state, opt_state
+        trainer.train_state = train_state
         trainer.history = history
         trainer.epoch = int(document["epoch"])
         trainer.stop_training = bool(document["stop_training"])

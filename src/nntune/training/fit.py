@@ -1,10 +1,16 @@
-"""The fit loop: epochs of mini-batches, evaluation, callbacks, divergence guard."""
+"""The fit loop: epochs of pure train steps, then evaluation, callbacks, history.
+
+:func:`fit` is a loop over :func:`~nntune.make_train_step`'s step: it shuffles and
+cuts the data into mini-batches (host-side, seeded per epoch), runs the steps, and
+once per epoch reads the mini-batch costs back (one synchronisation), checks them for
+divergence, evaluates the training and dev sets and calls the callbacks.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,15 +20,11 @@ from ..backend import Params, State, namespace
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
-from ..optim import (
-    GradientTransformation,
-    adam,
-    apply_updates,
-    current_learning_rate,
-    set_epoch,
-)
+from ..optim import GradientTransformation, adam, current_learning_rate
 from .callbacks import Callback, ProgressBar
 from .history import History
+from .state import TrainState
+from .step import make_train_step
 
 
 class TrainingDivergedError(ValueError):
@@ -39,16 +41,15 @@ class TrainingDivergedError(ValueError):
 class Trainer:
     """What callbacks see and may change while :func:`fit` runs.
 
-    ``params``, ``state`` and ``opt_state`` are the current trees (never changed in
-    place); ``epoch`` is the number of epochs completed; a callback ends training by
-    calling :meth:`stop`.
+    ``train_state`` is the current :class:`TrainState` (never changed in place);
+    ``params``, ``state`` and ``opt_state`` read and replace its parts. ``epoch`` is
+    the number of epochs completed; a callback ends training by calling :meth:`stop`
+    and changes a hyperparameter with :meth:`set_hyperparams`.
     """
 
     model: Sequential
     optimizer: GradientTransformation
-    opt_state: Any
-    params: Params
-    state: State
+    train_state: TrainState
     epochs: int
     batch_size: int
     seed: int
@@ -60,26 +61,84 @@ class Trainer:
     time_offset: float = 0.0
     augment: Callable[[Any, np.random.Generator], Any] | None = None
 
+    @property
+    def params(self) -> Params:
+        """The current parameters."""
+        return self.train_state.params
+
+    @params.setter
+    def params(self, value: Params) -> None:
+        self.train_state = self.train_state._replace(params=value)
+
+    @property
+    def state(self) -> State:
+        """The current non-trainable state (batch-norm running statistics)."""
+        return self.train_state.model_state
+
+    @state.setter
+    def state(self, value: State) -> None:
+        self.train_state = self.train_state._replace(model_state=value)
+
+    @property
+    def opt_state(self) -> Any:
+        """The current optimizer state."""
+        return self.train_state.opt_state
+
+    @opt_state.setter
+    def opt_state(self, value: Any) -> None:
+        self.train_state = self.train_state._replace(opt_state=value)
+
     def stop(self, reason: str) -> None:
         """Ask the loop to stop after this epoch, saying why."""
         self.stop_training, self.stop_reason = True, reason
+
+    def set_hyperparams(self, **values: Any) -> None:
+        """Change hyperparameters from the next step on and record the change.
+
+        Each change is appended to ``history.changes`` with the epoch it takes
+        effect in (counted from 1), the old and the new value; the learning rate's
+        change shows in the next history rows too.
+
+        Raises:
+            ValueError: for a value out of range or a name nothing holds.
+        """
+        old = _hyperparameter_values(self.train_state, values)
+        self.train_state = self.train_state.with_hyperparams(**values)
+        for name, value in values.items():
+            self.history.changes.append(
+                {
+                    "epoch": self.epoch + 1,
+                    "step": int(self.train_state.step),
+                    "setting": name,
+                    "old": old.get(name),
+                    "new": _plain(value),
+                }
+            )
 
 
 def evaluate(
     model: Sequential, params: Params, state: State, x: Any, targets: Any
 ) -> tuple[float, float | None]:
     """Inference-mode loss (without the penalty) and accuracy (None for regression)."""
+    cost, accuracy = evaluate_arrays(model, params, state, x, targets)
+    return float(cost), None if accuracy is None else float(accuracy)
+
+
+def evaluate_arrays(
+    model: Sequential, params: Params, state: State, x: Any, targets: Any
+) -> tuple[Any, Any]:
+    """:func:`evaluate` as arrays: one cost and accuracy per member of a stack."""
     logits = model.apply(params, state, x, training=False)[0]
-    cost = float(model.loss.value_and_grad(logits, targets)[0])
+    cost = model.loss.value_and_grad(logits, targets)[0]
     if model.loss.task == "regression":
         return cost, None
     xp = namespace(logits)
     predicted = model.loss.predict(logits)
     if model.loss.task == "binary":
-        labels = xp.astype(targets[:, 0] > 0.5, predicted.dtype)
+        labels = xp.astype(targets[..., 0] > 0.5, predicted.dtype)
     else:
-        labels = xp.argmax(targets, axis=1)
-    return cost, float(xp.mean(xp.astype(predicted == labels, xp.float64)))
+        labels = xp.argmax(targets, axis=-1)
+    return cost, xp.mean(xp.astype(predicted == labels, xp.float64), axis=-1)
 
 
 def fit(
@@ -95,32 +154,42 @@ def fit(
     seed: int = 0,
     progress: str = "auto",
     augment: Callable[[Any, np.random.Generator], Any] | None = None,
+    train_state: TrainState | None = None,
+    hyperparams: Mapping[str, Any] | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch optimization; return its history.
 
     Each epoch shuffles the training set with a generator seeded by ``(seed, epoch)``
     (so a resumed run draws exactly what an uninterrupted one would), cuts it into
     mini-batches of ``batch_size`` (``>= m`` is batch gradient descent, 1 is
-    stochastic), takes one optimizer step per mini-batch, then evaluates the cost and
-    accuracy on the training and dev sets in inference mode (dropout off, batch-norm
-    running statistics). A NaN or infinite cost stops training with
-    :class:`TrainingDivergedError`, keeping the weights of the last finite step.
+    stochastic), takes one pure train step (:func:`~nntune.make_train_step`) per
+    mini-batch, then evaluates the cost and accuracy on the training and dev sets in
+    inference mode (dropout off, batch-norm running statistics). A NaN or infinite
+    cost stops training with :class:`TrainingDivergedError`, keeping the weights of
+    the last finite step.
 
     Args:
         model: an initialised model; its ``params`` and ``state`` are updated.
         X: training inputs.
         y: training labels or targets.
         optimizer: a gradient transformation (default: ``adam(0.001)``).
-        epochs: passes over the training set.
+        epochs: the epoch to stop after (counted over the whole run: a run continued
+            from a state at epoch 5 with ``epochs=8`` trains 3 more).
         batch_size: examples per mini-batch.
         dev: optional ``(X_dev, y_dev)`` evaluated after every epoch.
         callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`,
             :class:`Checkpoint`.
-        seed: seeds shuffling and dropout.
+        seed: seeds the shuffles and, for a new state, the dropout key.
         progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"silent"``.
         augment: ``augment(x_batch, rng) -> x_batch`` applied to every training
             mini-batch (never to evaluation), e.g. an :class:`nntune.data.Augment`;
             it must return a new array of the same shape.
+        train_state: continue (or fork) this state instead of starting from the
+            model's parameters; it must come from the same optimizer.
+        hyperparams: model-level values (``l2``, ``keep_prob``) for a new state.
+
+    Returns:
+        The history; ``history.train_state`` is the final :class:`TrainState`.
 
     Raises:
         ValueError: for bad arguments or data (see :meth:`Sequential.prepare`).
@@ -132,8 +201,8 @@ def fit(
         >>> model = nntune.mlp([5]).init(2, seed=0)
         >>> history = fit(model, data.X, data.y, epochs=3, batch_size=16,
         ...               progress="silent")
-        >>> history.epochs_run, len(history.iterations)
-        (3, 12)
+        >>> history.epochs_run, len(history.iterations), int(history.train_state.step)
+        (3, 12, 12)
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}.")
@@ -157,16 +226,19 @@ def fit(
     if progress != "silent" and not any(isinstance(c, ProgressBar) for c in chosen):
         chosen.append(ProgressBar(progress))
     chosen.sort(key=lambda callback: callback.order)
+    if train_state is None:
+        train_state = TrainState.create(model, optimizer, seed, hyperparams)
+    elif hyperparams:
+        train_state = train_state.with_hyperparams(**dict(hyperparams))
     trainer = Trainer(
         model=model,
         optimizer=optimizer,
-        opt_state=optimizer.init(model.params),
-        params=model.params,
-        state=model.state,
+        train_state=train_state,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
         callbacks=chosen,
+        epoch=int(train_state.epoch),
         augment=augment,
     )
     for callback in chosen:
@@ -180,57 +252,75 @@ def fit(
         for callback in chosen:
             callback.on_train_end(trainer)
         model.params, model.state = trainer.params, trainer.state
+        trainer.history.train_state = trainer.train_state
     return trainer.history
 
 
-def _run(trainer: Trainer, x: Any, targets: Any, dev: tuple[Any, Any] | None) -> None:
-    model, optimizer = trainer.model, trainer.optimizer
+def _epoch_steps(
+    trainer: Trainer, step: Any, x: Any, targets: Any, limit: int | None = None
+) -> tuple[TrainState, list[Any]]:
+    """Run the mini-batch steps of ``trainer.epoch`` (the first ``limit`` of them)."""
     m = x.shape[0]
     # Batch norm cannot train on a lone example: it joins the previous mini-batch.
-    min_last = 2 if any(isinstance(layer, BatchNorm) for layer in model.layers) else 1
+    min_last = (
+        2 if any(isinstance(layer, BatchNorm) for layer in trainer.model.layers) else 1
+    )
+    rng = np.random.default_rng([trainer.seed, trainer.epoch])
+    state = trainer.train_state.with_epoch(trainer.epoch)
+    costs: list[Any] = []
+    for batch in minibatch_indices(m, trainer.batch_size, rng, min_last):
+        if limit is not None and len(costs) == limit:
+            break
+        inputs = x[batch]
+        if trainer.augment is not None:
+            inputs = trainer.augment(inputs, rng)
+        state, cost = step(state, inputs, targets[batch])
+        costs.append(cost)
+    return state, costs
+
+
+def _run(trainer: Trainer, x: Any, targets: Any, dev: tuple[Any, Any] | None) -> None:
+    model = trainer.model
+    step = make_train_step(model, trainer.optimizer)
     started = time.perf_counter() - trainer.time_offset
     while trainer.epoch < trainer.epochs and not trainer.stop_training:
         epoch = trainer.epoch
-        trainer.opt_state = set_epoch(trainer.opt_state, epoch)
         for callback in trainer.callbacks:
             callback.on_epoch_begin(trainer, epoch)
-        rng = np.random.default_rng([trainer.seed, epoch])
-        params, state, opt_state = trainer.params, trainer.state, trainer.opt_state
-        for batch in minibatch_indices(m, trainer.batch_size, rng, min_last):
-            inputs = x[batch]
-            if trainer.augment is not None:
-                inputs = trainer.augment(inputs, rng)
-            cost, grads, new_state = model.value_and_grad(
-                params, state, inputs, targets[batch], rng=rng
-            )
-            value = float(cost)
-            if not math.isfinite(value):
-                trainer.params, trainer.state = params, state
-                _diverged(trainer, value, epoch, opt_state)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params, state = apply_updates(params, updates), new_state
-            trainer.history.iterations.append(value)
+        state, costs = _epoch_steps(trainer, step, x, targets)
+        values = [float(cost) for cost in costs]  # the epoch's one synchronisation
+        finite = [math.isfinite(value) for value in values]
+        if not all(finite):
+            # Replay the epoch (it is deterministic) up to the last finite step.
+            first_bad = finite.index(False)
+            trainer.train_state = _epoch_steps(trainer, step, x, targets, first_bad)[0]
+            trainer.history.iterations.extend(values[:first_bad])
+            _diverged(trainer, values[first_bad], epoch)
+        trainer.train_state = state
+        start = len(trainer.history.iterations)
+        trainer.history.iterations.extend(values)
+        for offset, value in enumerate(values):
             for callback in trainer.callbacks:
-                callback.on_batch_end(trainer, len(trainer.history.iterations), value)
-        trainer.params, trainer.state, trainer.opt_state = params, state, opt_state
+                callback.on_batch_end(trainer, start + offset + 1, value)
         logs: dict[str, Any] = {"epoch": epoch + 1}
         logs["train_cost"], logs["train_accuracy"] = evaluate(
-            model, params, state, x, targets
+            model, trainer.params, trainer.state, x, targets
         )
         if dev is not None:
             logs["dev_cost"], logs["dev_accuracy"] = evaluate(
-                model, params, state, *dev
+                model, trainer.params, trainer.state, *dev
             )
-        logs["learning_rate"] = current_learning_rate(opt_state)
+        logs["learning_rate"] = current_learning_rate(trainer.opt_state)
         logs["time"] = time.perf_counter() - started
         trainer.history.append(logs)
         trainer.epoch = epoch + 1
+        trainer.train_state = trainer.train_state.with_epoch(trainer.epoch)
         for callback in trainer.callbacks:
             callback.on_epoch_end(trainer, epoch, logs)
 
 
-def _diverged(trainer: Trainer, value: float, epoch: int, opt_state: Any) -> None:
-    rate = current_learning_rate(opt_state)
+def _diverged(trainer: Trainer, value: float, epoch: int) -> None:
+    rate = current_learning_rate(trainer.opt_state)
     iteration = len(trainer.history.iterations) + 1
     raise TrainingDivergedError(
         f"training diverged in epoch {epoch + 1} (iteration {iteration}): the cost "
@@ -241,3 +331,32 @@ def _diverged(trainer: Trainer, value: float, epoch: int, opt_state: Any) -> Non
         iteration=iteration,
         history=trainer.history,
     )
+
+
+def _plain(value: Any) -> Any:
+    array = np.asarray(value)
+    return array.item() if array.ndim == 0 else array.tolist()
+
+
+def _hyperparameter_values(
+    state: TrainState, names: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The current values of ``names`` in ``state`` (None where not held)."""
+    from ..optim.inject import InjectHyperparamsState
+
+    found: dict[str, Any] = {}
+    if "learning_rate" in names:
+        found["learning_rate"] = _plain(current_learning_rate(state.opt_state))
+    for name, value in state.hyperparams.items():
+        found[name] = _plain(value)
+
+    def walk(item: Any) -> None:
+        if isinstance(item, InjectHyperparamsState):
+            for name, value in item.hyperparams.items():
+                found.setdefault(name, _plain(value))
+        elif isinstance(item, tuple):
+            for inner in item:
+                walk(inner)
+
+    walk(state.opt_state)
+    return {name: found.get(name) for name in names}

@@ -44,6 +44,10 @@ class History:
     iterations: list[float] = field(default_factory=list)
     epochs: list[dict[str, float | int | None]] = field(default_factory=list)
     best_epoch: int | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    """Hyperparameters changed mid-run: epoch (from 1), step, setting, old, new."""
+    train_state: Any = field(default=None, repr=False, compare=False)
+    """The final :class:`~nntune.TrainState` of :func:`~nntune.fit` (not saved)."""
 
     def append(self, row: dict[str, Any]) -> None:
         """Add the metrics of one epoch."""
@@ -72,6 +76,7 @@ class History:
             "iterations": list(self.iterations),
             "epochs": [dict(row) for row in self.epochs],
             "best_epoch": self.best_epoch,
+            "changes": [dict(change) for change in self.changes],
         }
 
     @classmethod
@@ -81,6 +86,7 @@ class History:
             history = cls(
                 iterations=[float(v) for v in document["iterations"]],
                 best_epoch=document.get("best_epoch"),
+                changes=[dict(change) for change in document.get("changes", [])],
             )
             for row in document["epochs"]:
                 history.append(row)

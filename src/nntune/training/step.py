@@ -1,0 +1,75 @@
+"""``make_train_step``: one optimizer step as a pure function of a training state.
+
+``step(train_state, x, targets) -> (train_state, cost)`` does no I/O, no host
+synchronisation and no Python branch on array values, so ``jax.jit(step)`` compiles it
+and ``jax.vmap`` maps it over a stacked population; on NumPy it is the same code run
+eagerly. ``x`` and ``targets`` are what :meth:`nntune.Sequential.prepare` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..backend import namespace
+from ..backend.random import fold_in
+from ..model import Sequential
+from ..optim import GradientTransformation, apply_updates, set_epoch
+from .state import TrainState
+
+__all__ = ["TrainStep", "make_train_step"]
+
+TrainStep = Callable[[TrainState, Any, Any], tuple[TrainState, Any]]
+
+
+def make_train_step(model: Sequential, optimizer: GradientTransformation) -> TrainStep:
+    """Return the pure train step of ``model`` trained by ``optimizer``.
+
+    One step: draw the step's key ``fold_in(key, step)``, give the optimizer the epoch
+    (per-epoch schedules), compute the training-mode cost and gradients (dropout on,
+    batch statistics, regularization from the state's hyperparameters), update the
+    parameters, and count the step. The cost is that of the parameters before the
+    update (one per member for a stacked population).
+
+    Args:
+        model: the architecture (its loss and layers); its arrays are not used.
+        optimizer: the gradient transformation whose state the training state holds.
+
+    Returns:
+        ``step(train_state, x, targets) -> (new_train_state, cost)``.
+
+    Example:
+        >>> import nntune
+        >>> data = nntune.load_dataset("moons", n_samples=64)
+        >>> model = nntune.mlp([5]).init(2, seed=0)
+        >>> optimizer = nntune.adam(0.01)
+        >>> step = nntune.make_train_step(model, optimizer)
+        >>> state = nntune.TrainState.create(model, optimizer, seed=0)
+        >>> x, targets = model.prepare(data.X, data.y)
+        >>> for _ in range(3):
+        ...     state, cost = step(state, x, targets)
+        >>> int(state.step), float(cost) > 0
+        (3, True)
+    """
+
+    def step(train_state: TrainState, x: Any, targets: Any) -> tuple[TrainState, Any]:
+        key = fold_in(train_state.key, train_state.step)
+        opt_state = set_epoch(train_state.opt_state, train_state.epoch)
+        cost, grads, model_state = model.value_and_grad(
+            train_state.params,
+            train_state.model_state,
+            x,
+            targets,
+            key=key,
+            hyperparams=train_state.hyperparams,
+        )
+        updates, opt_state = optimizer.update(grads, opt_state, train_state.params)
+        new_state = train_state._replace(
+            params=apply_updates(train_state.params, updates),
+            model_state=model_state,
+            opt_state=opt_state,
+            step=namespace(train_state.step).asarray(train_state.step + 1),
+        )
+        return new_state, cost
+
+    return step
