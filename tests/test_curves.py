@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nntune import TrainConfig
 from nntune.curves import learning_curve, validation_curve
-from nntune.runs import TrainConfig
 
 NNTUNE = str(Path(sys.executable).with_name("nntune"))
 CONFIG = TrainConfig(data="moons", n_samples=400, layers=(16, 8), epochs=60, seed=2)

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
+import nntune
 from helpers import require
 from nntune import Sequential, TrainingDivergedError
 from nntune.data.split import train_dev_test_split
@@ -159,20 +160,22 @@ def test_five_partial_fits_equal_fit_with_five_epochs_bit_for_bit(
 
 
 def _adam_step(opt_state):
-    return next(s.step for s in opt_state if isinstance(s, AdamState))
+    return next(int(s.step) for s in opt_state if isinstance(s, AdamState))
 
 
 def test_partial_fit_continues_the_optimizer_state():
     clf = NNClassifier(hidden_layer_sizes=(8,), batch_size=50, random_state=0)
     clf.partial_fit(MOONS_X, MOONS_Y, classes=[0, 1])
     clf.partial_fit(MOONS_X, MOONS_Y)
-    assert _adam_step(clf._opt_state) == 2 * 4  # 200 examples in batches of 50
+    state = clf._train_state
+    assert _adam_step(state.opt_state) == int(state.step) == 2 * 4  # 200 / 50 a call
     reference = NNClassifier(
         hidden_layer_sizes=(8,), batch_size=50, epochs=3, random_state=0
     )
     reference.fit(MOONS_X, MOONS_Y)
     # A planted bug: dropping Adam's moments between calls changes the result.
-    clf._opt_state = None
+    fresh = nntune.adam().init(state.params)
+    clf._train_state = state._replace(opt_state=fresh)
     clf.partial_fit(MOONS_X, MOONS_Y)
     assert clf.loss_curve_[:2] == reference.loss_curve_[:2]
     assert clf.loss_curve_[2] != reference.loss_curve_[2]
@@ -351,14 +354,12 @@ def test_hyperparameters_are_stored_verbatim_and_checked_by_fit():
     clf = NNClassifier(decay="bogus", hidden_layer_sizes=[3, -1], epochs=0.5)
     assert clf.get_params()["decay"] == "bogus"
     assert clf.get_params()["hidden_layer_sizes"] == [3, -1]
-    with pytest.raises(ValueError, match="unknown decay 'bogus'"):
+    with pytest.raises(ValueError, match=r"layers = \(3, -1\) has a size that is not"):
         clf.fit(MOONS_X, MOONS_Y)
-    with pytest.raises(
-        ValueError, match="hidden layer sizes must be positive integers"
-    ):
-        clf.set_params(decay="none").fit(MOONS_X, MOONS_Y)
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+    with pytest.raises(ValueError, match="decay = 'bogus' is not a known value"):
         clf.set_params(hidden_layer_sizes=3).fit(MOONS_X, MOONS_Y)
+    with pytest.raises(ValueError, match=r"epochs = 0\.5 is a number; expected an int"):
+        clf.set_params(decay="none").fit(MOONS_X, MOONS_Y)
 
 
 def test_divergence_is_reported():

@@ -57,6 +57,15 @@ PUBLIC_API = {
     "rmsprop",
     "TrainConfig",
     "run_training",
+    # the engine: pure train step, training state, trials on prepared data
+    "SETTINGS",
+    "TrainState",
+    "make_train_step",
+    "random_key",
+    "prepare_data",
+    "train_trial",
+    "PreparedData",
+    "TrialResult",
     "Callback",
     "Checkpoint",
     "EarlyStopping",
@@ -85,3 +94,23 @@ def test_public_api_is_locked():
     assert set(nntune.__all__) == PUBLIC_API
     for name in nntune.__all__:
         assert hasattr(nntune, name), name
+
+
+def test_import_nntune_loads_only_the_core():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nntune; print(' '.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('nntune', 'sklearn', 'matplotlib', 'click', "
+        "'jax', 'torch', 'pandas', 'scipy'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "nntune.model" in loaded
+    for name in loaded:
+        assert name.split(".")[0] == "nntune", name
+        assert not name.startswith(
+            ("nntune.experiment", "nntune.cli", "nntune.report", "nntune.estimators")
+        ), name

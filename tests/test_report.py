@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from helpers import require
+from nntune import TrainConfig, run_training
 from nntune.report import (
     plots,
     read_history,
@@ -23,7 +24,6 @@ from nntune.report import (
     write_comparison_report,
     write_run_report,
 )
-from nntune.runs import TrainConfig, run_training
 
 require("matplotlib")  # the report draws with it
 

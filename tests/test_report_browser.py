@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from helpers import require, unavailable
+from nntune import TrainConfig, run_training
 from nntune.report import (
     read_history,
     read_run,
     write_comparison_report,
     write_run_report,
 )
-from nntune.runs import TrainConfig, run_training
 
 require("matplotlib")  # the report draws with it
 

@@ -30,6 +30,7 @@ from .backend import (
     namespace,
     resolve_dtype,
 )
+from .backend.random import key as random_key
 from .data import (
     DataFileError,
     Dataset,
@@ -60,7 +61,6 @@ from .losses import (
 from .model import Sequential
 from .normalization import BatchNorm, Standardize
 from .optim import ExponentialWeightedAverage, adam, adamw, gd, momentum, rmsprop
-from .runs import TrainConfig, run_training
 from .serialization import ModelFileError, load_model, save_model
 from .training import (
     Callback,
@@ -72,19 +72,35 @@ from .training import (
     ProgressBar,
     ReduceLROnPlateau,
     TrainingDivergedError,
+    TrainState,
     fit,
     gradient_health,
+    make_train_step,
 )
 
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    # The scikit-learn estimators load scikit-learn, which `import nntune` should not.
-    if name in ("NNClassifier", "NNRegressor"):
-        from . import estimators
+# Workflows and interfaces load on first use: `import nntune` loads only the core
+# (and the scikit-learn estimators would load scikit-learn).
+_LAZY = {
+    "NNClassifier": "estimators",
+    "NNRegressor": "estimators",
+    "TrainConfig": "experiment.config",
+    "run_training": "experiment.rundir",
+    "prepare_data": "experiment.trial",
+    "train_trial": "experiment.trial",
+    "PreparedData": "experiment.trial",
+    "TrialResult": "experiment.trial",
+    "SETTINGS": "experiment.settings",
+}
 
-        return getattr(estimators, name)
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'nntune' has no attribute {name!r}")
 
 
@@ -94,6 +110,7 @@ __all__ = [
     "INITIALIZERS",
     "L1",
     "L2",
+    "SETTINGS",
     "Array",
     "BatchNorm",
     "BinaryCrossEntropy",
@@ -120,6 +137,7 @@ __all__ = [
     "NNRegressor",
     "ParameterCheck",
     "Params",
+    "PreparedData",
     "ProgressBar",
     "ReLU",
     "ReduceLROnPlateau",
@@ -131,7 +149,9 @@ __all__ = [
     "State",
     "Tanh",
     "TrainConfig",
+    "TrainState",
     "TrainingDivergedError",
+    "TrialResult",
     "__version__",
     "adam",
     "adamw",
@@ -145,11 +165,14 @@ __all__ = [
     "load_file",
     "load_model",
     "make_rng",
+    "make_train_step",
     "mlp",
     "momentum",
     "namespace",
     "numerical_gradient",
     "optim",
+    "prepare_data",
+    "random_key",
     "relative_difference",
     "resolve_dtype",
     "rmsprop",
@@ -161,4 +184,5 @@ __all__ = [
     "to_onnx",
     "to_torch",
     "train_dev_test_split",
+    "train_trial",
 ]

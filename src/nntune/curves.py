@@ -26,16 +26,11 @@ from typing import Any
 import numpy as np
 
 from ._files import atomic_write_bytes
-from .runs import TrainConfig, evaluate_sets, load_data, split_data, train_model
+from .experiment.config import TrainConfig
+from .experiment.settings import BY_NAME
+from .experiment.trial import PreparedData, prepare_data, train_trial
 
-LOG_SCALE = {
-    "l2",
-    "learning_rate",
-    "weight_decay",
-    "decay_rate",
-    "epsilon",
-    "clip_norm",
-}
+LOG_SCALE = {name for name, setting in BY_NAME.items() if setting.scale == "log"}
 
 
 @dataclass
@@ -48,6 +43,7 @@ class CurvePoint:
     train_cost: float
     dev_cost: float
     train_examples: int
+    dev_examples: int = 0
 
 
 @dataclass
@@ -129,11 +125,9 @@ class Curve:
         return Path(path)
 
 
-def _point(
-    config: TrainConfig, data: Any, train: Any, dev: Any, x: float
-) -> CurvePoint:
-    model, _ = train_model(config, data, train, dev)
-    metrics = evaluate_sets(model, data, {"train": train, "dev": dev})
+def _point(config: TrainConfig, data: PreparedData, train: Any, x: float) -> CurvePoint:
+    trial = train_trial(config, data, train_rows=train)
+    metrics = {"train": trial.train, "dev": trial.dev}
     errors = {
         name: 1 - m["accuracy"] if "accuracy" in m else m["cost"]
         for name, m in metrics.items()
@@ -142,9 +136,10 @@ def _point(
         x,
         errors["train"],
         errors["dev"],
-        metrics["train"]["cost"],
-        metrics["dev"]["cost"],
-        len(train),
+        trial.train["cost"],
+        trial.dev["cost"],
+        trial.train["examples"],
+        trial.dev["examples"],
     )
 
 
@@ -158,17 +153,18 @@ def learning_curve(
     """
     if not sizes or any(not 0 < s <= 1 for s in sizes):
         raise ValueError(f"sizes must be fractions in (0, 1]; got {list(sizes)}.")
-    data = load_data(config)
-    split = split_data(config, data)
-    if not len(split.dev):
+    data = prepare_data(config)
+    if not len(data.split.dev):
         raise ValueError("a learning curve needs a dev set; set dev above 0.")
     # The split's training rows are sorted; shuffle once so that every prefix is a
     # random subset (and each larger one contains the smaller ones).
-    order = np.random.default_rng(config.seed).permutation(split.train)
+    order = np.random.default_rng(config.seed_for("split")).permutation(
+        data.split.train
+    )
     curve = Curve("learning", "train_examples", data=config.data)
     for size in sorted(sizes):
         count = max(2, round(size * len(order)))
-        curve.points.append(_point(config, data, order[:count], split.dev, count))
+        curve.points.append(_point(config, data, order[:count], count))
     return curve
 
 
@@ -180,22 +176,20 @@ def validation_curve(
     Raises:
         ValueError: for an unknown or non-numeric setting, or no values.
     """
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    if parameter not in fields or parameter in ("data", "out", "seed", "layers"):
-        numeric = sorted(
-            name
-            for name, f in fields.items()
-            if ("float" in str(f.type) or "int" in str(f.type))
-            and name not in ("seed", "n_samples")
-        )
+    numeric = sorted(
+        name
+        for name, setting in BY_NAME.items()
+        if setting.kind in ("int", "float")
+        and setting.group not in ("seeds", "data", "split", "run")
+    )
+    if parameter not in numeric:
         raise ValueError(
             f"cannot vary {parameter!r}; a validation curve varies one numeric "
             f"setting such as {', '.join(numeric)}."
         )
     if not values:
         raise ValueError("give at least one value to try.")
-    data = load_data(config)
-    split = split_data(config, data)
+    data = prepare_data(config)
     positive = [float(v) for v in values if float(v) > 0]
     log_scale = parameter in LOG_SCALE or (
         len(positive) > 1 and max(positive) / min(positive) >= 100
@@ -203,7 +197,7 @@ def validation_curve(
     curve = Curve("validation", parameter, log_scale=log_scale, data=config.data)
     for value in values:
         variant = dataclasses.replace(config, **{parameter: value})
-        curve.points.append(_point(variant, data, split.train, split.dev, float(value)))
+        curve.points.append(_point(variant, data, None, float(value)))
     if any(math.isnan(p.dev_error) for p in curve.points):
         raise ValueError("a training run of the curve produced NaN errors.")
     return curve

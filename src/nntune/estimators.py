@@ -1,10 +1,16 @@
 """scikit-learn estimators: :class:`NNClassifier` and :class:`NNRegressor`.
 
-They train through nntune's own path (a :class:`~nntune.TrainConfig`,
-``runs.build_model``, ``runs.build_optimizer``, :func:`~nntune.fit`), exactly as
-``nntune train`` does, and keep scikit-learn's contract: ``__init__`` stores the
-hyperparameters verbatim, learned attributes end in ``_``, ``fit`` returns ``self``,
-``check_estimator`` passes. This is the only module that imports ``sklearn.base``.
+They train through nntune's own path (a :class:`~nntune.TrainConfig` and
+:func:`~nntune.train_trial`), exactly as ``nntune train`` does, and keep
+scikit-learn's contract: ``__init__`` stores the hyperparameters verbatim, learned
+attributes end in ``_``, ``fit`` returns ``self``, ``check_estimator`` passes. This is
+the only module that imports ``sklearn.base``.
+
+Their parameters come from the one table of settings
+(:func:`nntune.experiment.settings.estimator_settings`), with the same names and
+defaults as ``nntune train``'s flags, so ``NNClassifier(decay="exponential")`` decays
+exactly as ``nntune train --decay exponential``; ``hidden_layer_sizes``,
+``validation_fraction``, ``random_state`` and ``verbose`` are the estimators' own.
 
 Choices, against ``MLPClassifier``:
 
@@ -31,7 +37,7 @@ Choices, against ``MLPClassifier``:
 from __future__ import annotations
 
 import abc
-import dataclasses
+import inspect
 from collections.abc import Callable, Iterable
 from numbers import Integral
 from typing import Any, ClassVar, Self
@@ -45,10 +51,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .activations import sigmoid, softmax
 from .data.datasets import Dataset
-from .data.split import train_dev_test_split
+from .data.split import Split, train_dev_test_split
+from .experiment.config import TrainConfig
+from .experiment.settings import BY_NAME, estimator_settings
+from .experiment.trial import (
+    PreparedData,
+    build_model,
+    build_optimizer,
+    data_key,
+    train_trial,
+)
 from .model import Sequential
-from .runs import TrainConfig, build_model, build_optimizer, train_model
-from .training import Callback, History, Trainer
+from .training import Callback, History, Trainer, TrainState
 from .training import fit as train
 
 __all__ = ["NNClassifier", "NNRegressor"]
@@ -57,22 +71,17 @@ _FLOATS = (np.float64, np.float32)
 
 
 class _Continue(Callback):
-    """Start from an earlier optimizer state and history; keep the final state."""
+    """Continue an earlier history (partial_fit): rows, iterations and time."""
 
     order: ClassVar[int] = -100  # before the progress bar reads the epoch
 
-    def __init__(self, opt_state: Any = None, history: History | None = None) -> None:
-        self.opt_state, self.history = opt_state, history
+    def __init__(self, history: History | None = None) -> None:
+        self.history = history
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if self.opt_state is not None:
-            trainer.opt_state = self.opt_state
         if self.history is not None and self.history.epochs:
-            trainer.history, trainer.epoch = self.history, self.history.epochs_run
+            trainer.history = self.history
             trainer.time_offset = float(self.history.epochs[-1]["time"] or 0.0)
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        self.opt_state = trainer.opt_state
 
 
 class _DevScores(Callback):
@@ -101,62 +110,11 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
     _task_stratified: ClassVar[bool] = False
     _y_checks: ClassVar[dict[str, bool]] = {}  # validate_data options for y
 
-    def __init__(
-        self,
-        hidden_layer_sizes: Any = (10, 5),
-        *,
-        activation: str = "relu",
-        init: str = "he",
-        optimizer: str = "adam",
-        learning_rate: float | None = None,
-        beta: float | None = None,
-        beta1: float | None = None,
-        beta2: float | None = None,
-        epsilon: float | None = None,
-        weight_decay: float | None = None,
-        clip_norm: float | None = None,
-        decay: str = "none",
-        decay_rate: float = 1.0,
-        decay_interval: int = 1000,
-        batch_size: int = 64,
-        epochs: int = 100,
-        l2: float = 0.0,
-        keep_prob: float = 1.0,
-        batch_norm: bool = False,
-        standardize: bool = True,
-        early_stopping: bool = False,
-        patience: int = 10,
-        validation_fraction: float = 0.1,
-        dtype: str = "float32",
-        random_state: Any = None,
-        verbose: bool = False,
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.init = init
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.beta = beta
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.epsilon = epsilon
-        self.weight_decay = weight_decay
-        self.clip_norm = clip_norm
-        self.decay = decay
-        self.decay_rate = decay_rate
-        self.decay_interval = decay_interval
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.l2 = l2
-        self.keep_prob = keep_prob
-        self.batch_norm = batch_norm
-        self.standardize = standardize
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+    hidden_layer_sizes: Any
+    early_stopping: bool
+    validation_fraction: float
+    random_state: Any
+    verbose: bool
 
     @abc.abstractmethod
     def _targets(self, y: Any, classes: Any, first: bool) -> tuple[Any, str]:
@@ -167,9 +125,8 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
         """The per-epoch dev score (accuracy or R^2) of this estimator."""
 
     def _config(self, seed: int) -> TrainConfig:
-        # Every hyperparameter but four has the TrainConfig field of the same name.
-        shared = {f.name for f in dataclasses.fields(TrainConfig)}
-        settings = {k: _int(v) for k, v in self.get_params().items() if k in shared}
+        # Every hyperparameter but four is a setting of the table, by the same name.
+        settings = {k: _int(v) for k, v in self.get_params().items() if k in BY_NAME}
         sizes = self.hidden_layer_sizes
         sizes = sizes if isinstance(sizes, Iterable) else (sizes,)
         layers = tuple(_int(units) for units in sizes)
@@ -185,8 +142,9 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
         names = tuple(str(c) for c in getattr(self, "classes_", ()))
         return Dataset("sklearn", X, targets, task, names, "data passed to fit")
 
-    def _store(self, model: Sequential, history: History, opt_state: Any) -> None:
-        self.model_, self.history_, self._opt_state = model, history, opt_state
+    def _store(self, model: Sequential, history: History) -> None:
+        self.model_, self.history_ = model, history
+        self._train_state: TrainState | None = history.train_state
         self.n_iter_ = history.epochs_run
         self.loss_curve_ = [float(c) for c in history.column("train_cost")]
 
@@ -202,7 +160,7 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
         seed = self._draw_seed()
         config = self._config(seed)
         train_rows, dev_rows = np.arange(len(X)), np.arange(0)
-        callbacks: list[Callback] = [keeper := _Continue()]
+        callbacks: list[Callback] = []
         if self.early_stopping:
             split = train_dev_test_split(
                 targets,
@@ -222,16 +180,21 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
             callbacks.append(
                 scores := _DevScores(self._dev_score(X[dev_rows], y[dev_rows]))
             )
-        model, history = train_model(
-            config,
+        empty = np.arange(0)
+        prepared = PreparedData(
             self._dataset(X, targets, task),
-            train_rows,
-            dev_rows,
-            callbacks=callbacks,
+            Split(train_rows, dev_rows, empty, empty),
+            data_key(config),
+        )
+        trial = train_trial(
+            config,
+            prepared,
+            callbacks,
             progress="auto" if self.verbose else "silent",
         )
+        model, history = trial.model, trial.history
         self._seed = seed
-        self._store(model, history, keeper.opt_state)
+        self._store(model, history)
         self.dev_scores_ = scores.scores if self.early_stopping else None
         self.best_epoch_ = history.best_epoch or self.n_iter_
         return self
@@ -244,12 +207,14 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
             self._seed = self._draw_seed()
             config = self._config(self._seed)
             model = build_model(config, self._dataset(X, targets, task), X)
-            keeper, self.dev_scores_ = _Continue(), None
+            keeper, state, self.dev_scores_ = _Continue(), None, None
         else:
             config = self._config(self._seed)
-            model, keeper = self.model_, _Continue(self._opt_state, self.history_)
+            model, keeper = self.model_, _Continue(self.history_)
+            state = self._train_state
         # The optimizer is rebuilt from the current settings (optimizers are pure
-        # functions); its state, the weights and the epoch count carry over.
+        # functions); the training state (weights, optimizer state, counters) and
+        # the history carry over.
         history = train(
             model,
             X,
@@ -258,10 +223,11 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
             epochs=(0 if first else self.n_iter_) + 1,
             batch_size=config.batch_size,
             callbacks=[keeper],
-            seed=self._seed,
+            seed=config.seed_for("shuffle"),
             progress="auto" if self.verbose else "silent",
+            train_state=state,
         )
-        self._store(model, history, keeper.opt_state)
+        self._store(model, history)
         self.best_epoch_ = self.n_iter_
         return self
 
@@ -269,6 +235,42 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
         return np.asarray(self.model_.logits(X), dtype=np.float64)
+
+
+def _estimator_signature() -> inspect.Signature:
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter(
+            "hidden_layer_sizes",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=BY_NAME["layers"].default,
+        ),
+        *(
+            inspect.Parameter(setting.name, keyword, default=setting.default)
+            for setting in estimator_settings()
+        ),
+        inspect.Parameter("validation_fraction", keyword, default=0.1),
+        inspect.Parameter("random_state", keyword, default=None),
+        inspect.Parameter("verbose", keyword, default=False),
+    ]
+    return inspect.Signature(parameters)
+
+
+_SIGNATURE = _estimator_signature()
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    # scikit-learn reads the parameters from the signature (set below from the
+    # table); __init__ only stores them, verbatim.
+    bound = _SIGNATURE.bind(self, *args, **kwargs)
+    bound.apply_defaults()
+    for name, value in list(bound.arguments.items())[1:]:
+        setattr(self, name, value)
+
+
+_init.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
+_NNEstimator.__init__ = _init  # type: ignore[method-assign]
 
 
 class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]

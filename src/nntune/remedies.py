@@ -2,23 +2,35 @@
 
 Each problem the diagnosis finds (high bias, high variance, data mismatch, dev-set
 overfit, unhealthy gradients) maps to remedies in the course's order; given the run's
-settings they become flags to try (``--layers 20,10``, ``--l2 0.7``...).
+settings each becomes a structured change of settings (``{"l2": 0.7}``), rendered as
+the flags to try (``--l2 0.7``) from the one table of settings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .experiment.settings import render_flags
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One remedy of the basic recipe, with the concrete change to try."""
+    """One remedy of the basic recipe, with the concrete change to try.
+
+    ``change`` is the change of settings (``{"l2": 0.7}``), None for a remedy that is
+    not a setting (more data); ``flag`` is its rendering for the command line.
+    """
 
     problem: str
     remedy: str
     action: str
-    flag: str | None = None
+    change: dict[str, Any] | None = None
+    flag: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        flag = render_flags(self.change) if self.change else None
+        object.__setattr__(self, "flag", flag)
 
 
 UNHEALTHY = ("symmetric", "exploding", "vanishing", "saturated")
@@ -30,7 +42,7 @@ def fix_initialization(
     """The first remedy for unhealthy gradients: an initializer for the activation."""
     activation = settings.get("activation", "relu")
     better = "xavier" if activation in ("tanh", "sigmoid") else "he"
-    flag = None if settings.get("init") == better else f"--init {better}"
+    change = None if settings.get("init") == better else {"init": better}
     action = (
         suggestions[0]
         if suggestions
@@ -39,13 +51,13 @@ def fix_initialization(
         )
     )
     return Recommendation(
-        f"gradients {verdict}", "fix the initialization", action, flag
+        f"gradients {verdict}", "fix the initialization", action, change
     )
 
 
-def _bigger(layers: Any) -> str:
+def _bigger(layers: Any) -> tuple[int, ...]:
     sizes = [int(u) for u in layers] if layers else [10, 5]
-    return ",".join(str(2 * u) for u in sizes)
+    return tuple(2 * u for u in sizes)
 
 
 def remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
@@ -64,13 +76,13 @@ def remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
                 problem,
                 "bigger network",
                 "more hidden units or layers fit the training set better",
-                f"--layers {_bigger(s.get('layers'))}",
+                {"layers": _bigger(s.get("layers"))},
             ),
             Recommendation(
                 problem,
                 "train longer",
                 "more epochs, until the training cost stops falling",
-                f"--epochs {2 * epochs}",
+                {"epochs": 2 * epochs},
             ),
             Recommendation(
                 problem,
@@ -79,7 +91,7 @@ def remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
                 if s.get("optimizer", "adam") in ("gd", "momentum")
                 else "tune the learning rate on a log scale (nntune curves validation "
                 "--param learning_rate --values 0.0003,0.001,0.003,0.01)",
-                "--optimizer adam"
+                {"optimizer": "adam"}
                 if s.get("optimizer", "adam") in ("gd", "momentum")
                 else None,
             ),
@@ -97,9 +109,9 @@ def remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
                     "less regularization",
                     "strong L2 or dropout can keep the network from fitting the "
                     "training set",
-                    f"--l2 {l2 / 10:g}"
+                    {"l2": l2 / 10}
                     if l2 > 0
-                    else f"--keep-prob {min(1.0, keep_prob + 0.1):g}",
+                    else {"keep_prob": min(1.0, keep_prob + 0.1)},
                 ),
             )
         return items
@@ -116,13 +128,13 @@ def remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
                 problem,
                 "L2 regularization",
                 "penalize large weights (the course's labs use lambda 0.7)",
-                f"--l2 {max(0.7, 2 * l2):g}",
+                {"l2": max(0.7, 2 * l2)},
             ),
             Recommendation(
                 problem,
                 "dropout",
                 "randomly drop hidden units while training",
-                f"--keep-prob {next_keep_prob:g}",
+                {"keep_prob": next_keep_prob},
             ),
             Recommendation(
                 problem,
@@ -133,7 +145,7 @@ def remedies(problem: str, s: dict[str, Any]) -> list[Recommendation]:
                 problem,
                 "early stopping",
                 "stop when the dev cost stops improving and keep the best weights",
-                None if s.get("early_stopping") else "--early-stopping",
+                None if s.get("early_stopping") else {"early_stopping": True},
             ),
         ]
     if problem == "data mismatch":

@@ -38,7 +38,7 @@ def parse_layers_option(
     """Click callback: ``"10,5"`` -> ``(10, 5)``."""
     if value is None:
         return None
-    from ..runs import parse_layers
+    from ..experiment.config import parse_layers
 
     try:
         return parse_layers(value)

@@ -48,12 +48,13 @@ def compare(
       --learning-rate 0.01 --batch-size 300 --epochs 15000
       --vary init=zeros,random:10,he --seed 1
 
-    Prints train/dev/test accuracy and cost, epochs and time per variant, and writes
-    results.json and one report.html with the curves overlaid (into --out, default
-    runs/compare-<hash>).
+    Prints train/dev accuracy and cost, epochs and time per variant (the test set is
+    kept for a final evaluation of the chosen model), and writes results.json and one
+    report.html with the curves overlaid (into --out, default runs/compare-<hash>).
     """
-    from ..compare import compare as run_compare
-    from ..compare import parse_vary, write_results
+    from ..experiment.compare import compare as run_compare
+    from ..experiment.compare import parse_vary, write_results
+    from ..report.html import write_comparison_report
 
     if config_path is not None and config_file is not None:
         raise click.UsageError("give the config file once (CONFIG or --config).")
@@ -82,7 +83,20 @@ def compare(
         )
 
     variants = run_compare(config, grid, on_variant=progress)
-    report = write_results(variants, folder, title=f"Comparison on {config.data}")
+    write_results(variants, folder)
+    report = write_comparison_report(
+        [
+            {
+                "name": v.name,
+                "settings": v.settings,
+                "metrics": v.metrics,
+                "history": v.history,
+            }
+            for v in variants
+        ],
+        folder / "report.html",
+        title=f"Comparison on {config.data}",
+    )
     if as_json:
         click.echo(
             json.dumps(
@@ -105,7 +119,7 @@ def _print_table(variants: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    sets = ("train", "dev", "test")
+    sets = ("train", "dev")
     rows = []
     for variant in variants:
         m = variant.metrics

@@ -83,13 +83,13 @@ def curves(
                 "a validation curve needs --param and --values, e.g. --param l2 "
                 "--values 0,0.01,0.1,1,10."
             )
+        from ..experiment.settings import BY_NAME
+
         numbers: list[Any] = _floats(values, "values")
-        if all(v == int(v) for v in numbers) and parameter in (
-            "batch_size",
-            "epochs",
-            "decay_interval",
-            "patience",
-        ):
+        setting = BY_NAME.get(parameter)
+        if setting is not None and setting.kind == "int":
+            if not all(v == int(v) for v in numbers):
+                raise click.UsageError(f"--values of {parameter} must be integers.")
             numbers = [int(v) for v in numbers]
         curve = validation_curve(config, parameter, numbers)
         name = f"{Path(config.data).stem}-validation-{parameter}"

@@ -51,8 +51,8 @@ def evaluate(
 
     The model standardizes its inputs itself, with the training set's statistics.
     """
+    from ..experiment.trial import TrainConfig, load_data
     from ..inference import evaluate_model, load_run_model
-    from ..runs import TrainConfig, load_data
 
     model = load_run_model(run_dir)
     config = TrainConfig(

@@ -11,192 +11,62 @@ from typing import Any, TypeVar
 
 import click
 
-from ..architectures import ACTIVATIONS
 from . import EXIT_FAILED_CHECK, main, parse_layers_option
-
-OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam", "adamw")
-DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
-
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
+def _click_type(setting: Any) -> Any:
+    """The click type of a setting of the table (bounds and choices included)."""
+    if setting.choices:
+        return click.Choice(setting.choices)
+    bounds = {
+        "min": setting.low,
+        "max": setting.high,
+        "min_open": setting.low_open,
+        "max_open": setting.high_open,
+    }
+    if setting.kind == "int":
+        if setting.low is None and setting.high is None:
+            return int
+        return click.IntRange(min=setting.low, max=setting.high)
+    if setting.kind == "float":
+        return click.FloatRange(**bounds)
+    return None
+
+
+def _setting_option(setting: Any) -> Callable[[F], F]:
     # Every setting defaults to None so that "not given" can fall back to the config
     # file, then to TrainConfig's default.
-    kwargs.setdefault("default", None)
-    return click.option(*names, **kwargs)
+    if setting.kind == "bool":
+        flag = setting.flag
+        return click.option(
+            f"{flag}/--no-{flag[2:]}", setting.name, default=None, help=setting.help
+        )
+    if setting.kind == "layers":
+        return click.option(
+            setting.flag, default=None, callback=parse_layers_option, help=setting.help
+        )
+    return click.option(
+        setting.flag, default=None, type=_click_type(setting), help=setting.help
+    )
 
 
-TRAIN_OPTIONS = [
-    click.option(
+def _training_options() -> list[Callable[[F], F]]:
+    from ..experiment.settings import SETTINGS
+
+    config = click.option(
         "--config",
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
         help="TOML file of settings (keys as the flags: batch_size or batch-size); "
         "flags given on the command line override it.",
-    ),
-    _option(
-        "--data",
-        help="Built-in dataset (see `nntune datasets`) or a data file: .csv, "
-        ".parquet, .npy, .npz, .h5/.hdf5.",
-    ),
-    _option(
-        "--x-key", help="Features dataset of an HDF5/.npz file (e.g. train_set_x)."
-    ),
-    _option("--y-key", help="Labels dataset of an HDF5/.npz file (e.g. train_set_y)."),
-    _option(
-        "--n-samples",
-        type=click.IntRange(min=2),
-        help="Examples to generate or sample.",
-    ),
-    _option(
-        "--target",
-        help="Label column of a CSV/Parquet file (default: the last column).",
-    ),
-    _option(
-        "--task",
-        type=click.Choice(["binary", "multiclass", "regression"]),
-        help="Task of a data file (default: inferred from the labels).",
-    ),
-    _option(
-        "--layers",
-        callback=parse_layers_option,
-        help="Hidden layer sizes, comma-separated (default 10,5).",
-    ),
-    _option(
-        "--activation",
-        type=click.Choice(sorted(ACTIVATIONS)),
-        help="Hidden activation (default relu).",
-    ),
-    _option(
-        "--init",
-        help="Initializer: zeros, random[:scale], xavier, glorot, he[:scale] (he).",
-    ),
-    _option(
-        "--optimizer", type=click.Choice(OPTIMIZERS), help="Optimizer (default adam)."
-    ),
-    _option(
-        "--learning-rate",
-        type=click.FloatRange(min=0, min_open=True),
-        help="Initial learning rate alpha (default 0.001; 0.01 for gd and momentum).",
-    ),
-    _option(
-        "--beta",
-        type=click.FloatRange(0, 1, max_open=True),
-        help="Momentum's EWA coefficient (default 0.9).",
-    ),
-    _option(
-        "--beta1",
-        type=click.FloatRange(0, 1, max_open=True),
-        help="Adam's first-moment coefficient (default 0.9).",
-    ),
-    _option(
-        "--beta2",
-        type=click.FloatRange(0, 1, max_open=True),
-        help="Adam's / RMSprop's second-moment coefficient (default 0.999).",
-    ),
-    _option(
-        "--epsilon",
-        type=click.FloatRange(min=0, min_open=True),
-        help="Adam's / RMSprop's epsilon (default 1e-8).",
-    ),
-    _option(
-        "--weight-decay", type=click.FloatRange(min=0), help="AdamW's decoupled decay."
-    ),
-    _option(
-        "--clip-norm",
-        type=click.FloatRange(min=0, min_open=True),
-        help="Clip gradients to this global L2 norm.",
-    ),
-    _option(
-        "--decay",
-        type=click.Choice(DECAYS),
-        help="Learning-rate decay per epoch (default none): inverse_time "
-        "lr0/(1+rate*epoch), exponential lr0*rate^epoch, inverse_sqrt "
-        "lr0*rate/sqrt(epoch+1), interval lr0/(1+rate*floor(epoch/interval)).",
-    ),
-    _option(
-        "--decay-rate",
-        type=click.FloatRange(min=0),
-        help="Rate of the decay: decay_rate of inverse_time and interval (default "
-        "1), k of inverse_sqrt (1) and the base k of exponential (0.95).",
-    ),
-    _option(
-        "--decay-interval",
-        type=click.IntRange(min=1),
-        help="Epochs per step of the interval decay (default 1000).",
-    ),
-    _option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        help="Mini-batch size (default 64; 1 is SGD, >= the training set is batch GD).",
-    ),
-    _option("--epochs", type=click.IntRange(min=1), help="Epochs (default 100)."),
-    _option(
-        "--l2",
-        type=click.FloatRange(min=0),
-        help="L2 regularization lambda (default 0).",
-    ),
-    _option(
-        "--keep-prob",
-        type=click.FloatRange(0, 1, min_open=True),
-        help="Dropout keep probability (default 1: no dropout).",
-    ),
-    _option(
-        "--batch-norm/--no-batch-norm", help="Batch normalization after hidden layers."
-    ),
-    _option(
-        "--standardize/--no-standardize",
-        help="Standardize inputs with training-set statistics (default on).",
-    ),
-    _option(
-        "--early-stopping/--no-early-stopping",
-        help="Stop when the dev cost stops improving; keep the best weights.",
-    ),
-    _option(
-        "--patience", type=click.IntRange(min=1), help="Early-stopping patience (10)."
-    ),
-    _option(
-        "--dev",
-        type=click.FloatRange(0, 1, max_open=True),
-        help="Dev-set fraction (default 20%, at most 10,000 examples).",
-    ),
-    _option(
-        "--test",
-        type=click.FloatRange(0, 1, max_open=True),
-        help="Test-set fraction (default 20%, at most 10,000 examples).",
-    ),
-    _option(
-        "--train-dev",
-        type=click.FloatRange(0, 1, max_open=True),
-        help="Train-dev fraction held out of training (separates variance from data "
-        "mismatch in the diagnosis; default none).",
-    ),
-    _option(
-        "--augment",
-        help="Image augmentation per training mini-batch: flip, shift[:pixels], "
-        "rotate[:degrees], noise[:std], comma-separated (e.g. flip,shift:1).",
-    ),
-    _option(
-        "--seed", type=int, help="Seed of the data, split, weights and shuffles (0)."
-    ),
-    _option(
-        "--dtype",
-        type=click.Choice(["float32", "float64"]),
-        help="Precision (float32).",
-    ),
-    _option(
-        "--checkpoint-every",
-        type=click.IntRange(min=1),
-        help="Epochs between checkpoints (default: epochs/50).",
-    ),
-    _option(
-        "--out",
-        help="Run directory (default runs/<data>-<settings hash>); a rerun "
-        "with the same settings resumes from its checkpoint.",
-    ),
-]
+    )
+    return [config, *(_setting_option(setting) for setting in SETTINGS)]
+
+
+TRAIN_OPTIONS = _training_options()
+"""``--config`` and one option per setting of the table, in its order."""
 
 
 def train_options(function: F) -> F:
@@ -208,7 +78,7 @@ def train_options(function: F) -> F:
 
 def config_from(config_file: Path | None, flags: dict[str, Any]) -> Any:
     """Settings from the TOML file, then the flags given on the command line."""
-    from ..runs import TrainConfig
+    from ..experiment.config import TrainConfig
 
     settings: dict[str, Any] = {}
     if config_file is not None:
@@ -232,7 +102,7 @@ def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) ->
     history.csv, metrics.json and a checkpoint; killing the command and starting it
     again with the same settings resumes from the last checkpoint.
     """
-    from ..runs import run_training
+    from ..experiment.rundir import run_training, write_metrics
     from ..training import TrainingDivergedError
 
     config = config_from(config_file, flags)
@@ -243,6 +113,8 @@ def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) ->
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_FAILED_CHECK)
     metrics = result.metrics
+    _write_report(result.run_dir, metrics)
+    write_metrics(result.run_dir, metrics)
     if as_json:
         keys = (
             "train",
@@ -261,6 +133,15 @@ def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) ->
         _print_summary(metrics)
         for warning in metrics.get("warnings", []):
             click.echo(f"Warning: {warning}", err=True)
+
+
+def _write_report(run_dir: Path, metrics: dict[str, Any]) -> None:
+    from ..report.html import write_run_report  # imports matplotlib only to draw
+
+    try:
+        metrics["report"] = str(write_run_report(run_dir))
+    except ValueError as error:  # matplotlib missing: the run itself is complete
+        metrics.setdefault("warnings", []).append(f"no report.html: {error}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -286,8 +167,9 @@ def _print_summary(metrics: dict[str, Any]) -> None:
         if name in metrics:
             row = metrics[name]
             accuracy = row.get("accuracy")
+            label = "test (final)" if name == "test" else name
             table.add_row(
-                name,
+                label,
                 str(row["examples"]),
                 f"{row['cost']:.4f}",
                 "" if accuracy is None else f"{accuracy:.4f}",

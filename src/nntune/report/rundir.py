@@ -97,7 +97,7 @@ def _model_figures(
     given: Dataset | None,
 ) -> list[_Figure]:
     """The decision boundary (2-D inputs) and confusion matrix of a classifier."""
-    from ..runs import TrainConfig, load_data, split_data
+    from ..experiment.trial import TrainConfig, load_data, split_data
     from ..serialization import load_model
 
     if metrics.get("task") == "regression":

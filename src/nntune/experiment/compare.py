@@ -14,43 +14,34 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_write_text
-from .runs import TrainConfig, evaluate_sets, load_data, split_data, train_model
-from .training import History
-
-# Settings that change the data or its split; varying them reloads the data.
-DATA_SETTINGS = {
-    "data",
-    "n_samples",
-    "target",
-    "task",
-    "dev",
-    "test",
-    "train_dev",
-    "seed",
-}
+from .._files import atomic_write_text
+from ..model import Sequential
+from ..training import History
+from .config import TrainConfig
+from .settings import BY_NAME, check_setting
+from .trial import prepare_data, train_trial
 
 
 @dataclass
 class Variant:
-    """One trained variant: its name, the varied values, metrics and history."""
+    """One trained variant: its name, the varied values, metrics, history and model."""
 
     name: str
     values: dict[str, Any]
     settings: dict[str, Any]
     metrics: dict[str, Any]
     history: History
+    model: Sequential | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: name, the varied keys, train/dev/test, epochs, time."""
+        """The JSON form: name, the varied keys, train/dev, epochs, time."""
         document: dict[str, Any] = {"name": self.name, **self.values}
-        for name in ("train", "dev", "test"):
+        for name in ("train", "dev"):
             if name in self.metrics:
                 document[name] = self.metrics[name]
         document["epochs_run"] = self.metrics["epochs_run"]
@@ -58,9 +49,9 @@ class Variant:
         return document
 
 
-def _convert(key: str, text: str, field: dataclasses.Field[Any]) -> Any:
-    kind = str(field.type)
-    if key == "layers":
+def _convert(key: str, text: str) -> Any:
+    kind = BY_NAME[key].kind
+    if kind == "layers":
         try:
             return tuple(int(part) for part in text.split("/"))
         except ValueError:
@@ -68,18 +59,21 @@ def _convert(key: str, text: str, field: dataclasses.Field[Any]) -> Any:
                 "layers values separate sizes with '/' (layers=10/5,20/10); got "
                 f"{text!r}."
             ) from None
+    value: Any = text
     try:
-        if kind.startswith("bool"):
+        if kind == "bool":
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError
-            return text.lower() in ("true", "1")
-        if kind.startswith("int"):
-            return int(text)
-        if kind.startswith("float"):
-            return float(text)
+            value = text.lower() in ("true", "1")
+        elif kind == "int":
+            value = int(text)
+        elif kind == "float":
+            value = float(text)
     except ValueError:
-        raise ValueError(f"{key}={text!r}: expected a {kind.split()[0]}.") from None
-    return text
+        raise ValueError(
+            f"--vary {key}={text!r}: expected {BY_NAME[key].expected}."
+        ) from None
+    return check_setting(key, value, "--vary")
 
 
 def parse_vary(specs: Sequence[str]) -> list[dict[str, Any]]:
@@ -92,7 +86,7 @@ def parse_vary(specs: Sequence[str]) -> list[dict[str, Any]]:
         >>> parse_vary(["init=zeros,he", "l2=0,0.7"])[1]
         {'init': 'zeros', 'l2': 0.7}
     """
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    fields = BY_NAME
     axes: list[list[tuple[str, Any]]] = []
     seen = set()
     for spec in specs:
@@ -113,7 +107,7 @@ def parse_vary(specs: Sequence[str]) -> list[dict[str, Any]]:
             raise ValueError(f"--vary: {key} is varied twice; give its values once.")
         seen.add(key)
         values = [part.strip() for part in text.split(",") if part.strip()]
-        axes.append([(key, _convert(key, value, fields[key])) for value in values])
+        axes.append([(key, _convert(key, value)) for value in values])
     if not axes:
         raise ValueError("give at least one --vary SETTING=VALUE,VALUE,...")
     return [dict(combination) for combination in itertools.product(*axes)]
@@ -134,49 +128,38 @@ def compare(
 ) -> list[Variant]:
     """Train one model per entry of ``grid`` (settings over ``config``), same seed.
 
-    The data and the split are shared by all variants unless a variant changes a
-    data setting (data, n_samples, seed, dev/test sizes).
+    Each variant is a trial (:func:`~nntune.experiment.trial.train_trial`) of its own
+    configuration on prepared data, shared by all variants unless a variant changes a
+    data setting. Variants are compared on their dev metrics; the test set is not
+    evaluated.
     """
-    shared = None
     variants = []
     for index, values in enumerate(grid):
-        started = time.perf_counter()
         variant_config = dataclasses.replace(config, **values)
-        if shared is None or DATA_SETTINGS & set(values):
-            data = load_data(variant_config)
-            split = split_data(variant_config, data)
-            if not DATA_SETTINGS & set(values):
-                shared = (data, split)
-        else:
-            data, split = shared
-        model, history = train_model(variant_config, data, split.train, split.dev)
-        metrics: dict[str, Any] = evaluate_sets(
-            model, data, {"train": split.train, "dev": split.dev, "test": split.test}
+        trial = train_trial(variant_config, prepare_data(variant_config))
+        metrics: dict[str, Any] = {"train": trial.train}
+        if trial.dev:
+            metrics["dev"] = trial.dev
+        metrics["epochs_run"] = trial.history.epochs_run
+        metrics["seconds"] = trial.seconds
+        variant = Variant(
+            _name(values),
+            values,
+            variant_config.settings(),
+            metrics,
+            trial.history,
+            trial.model,
         )
-        metrics["epochs_run"] = history.epochs_run
-        metrics["seconds"] = time.perf_counter() - started
-        settings = variant_config.settings()
-        variant = Variant(_name(values), values, settings, metrics, history)
         variants.append(variant)
         if on_variant is not None:
             on_variant(index, variant)
     return variants
 
 
-def write_results(variants: Sequence[Variant], folder: Path, title: str) -> Path:
-    """Write results.json and the overlaid report.html into ``folder``."""
-    from .report.html import write_comparison_report
-
+def write_results(variants: Sequence[Variant], folder: Path) -> Path:
+    """Write results.json into ``folder``; return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     document = {"variants": [v.to_dict() for v in variants]}
-    atomic_write_text(folder / "results.json", json.dumps(document, indent=2) + "\n")
-    entries = [
-        {
-            "name": v.name,
-            "settings": v.settings,
-            "metrics": v.metrics,
-            "history": v.history,
-        }
-        for v in variants
-    ]
-    return write_comparison_report(entries, folder / "report.html", title=title)
+    path = folder / "results.json"
+    atomic_write_text(path, json.dumps(document, indent=2) + "\n")
+    return path

@@ -2,7 +2,9 @@
 
 :class:`TrainConfig` holds every setting of ``nntune train`` under the flag's name
 (``--batch-size`` is ``batch_size``). It is what a run directory's ``config.toml``
-stores and what ``nntune compare --vary`` changes one at a time.
+stores and what ``nntune compare --vary`` changes one at a time. Its fields, defaults,
+types and bounds are those of the one table of settings
+(:data:`nntune.experiment.settings.SETTINGS`), which checks every value.
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
+from .settings import BY_NAME, DECAYS, SETTINGS, check_setting
+
+__all__ = [
+    "DECAYS",
+    "DEFAULT_DECAY_RATES",
+    "DEFAULT_LEARNING_RATES",
+    "SEED_KINDS",
+    "TrainConfig",
+    "parse_layers",
+]
+
+SEED_KINDS = ("data", "split", "init", "shuffle")
 # The rate of each decay when none is given: the course's decay_rate=1 for the inverse
 # time and interval decays, k=1 for k/sqrt(epoch), and a base of 0.95 for the
 # exponential decay (a base of 1 would not decay at all).
@@ -64,38 +77,57 @@ class TrainConfig:
     train_dev: float | None = None
     augment: str | None = None
     seed: int = 0
+    data_seed: int | None = None
+    split_seed: int | None = None
+    init_seed: int | None = None
+    shuffle_seed: int | None = None
     dtype: str = "float32"
     checkpoint_every: int | None = None
     out: str | None = None
 
     def __post_init__(self) -> None:
-        if self.decay not in DECAYS:
-            raise ValueError(f"unknown decay {self.decay!r}; expected one of {DECAYS}.")
-        self.layers = tuple(self.layers)
+        for setting in SETTINGS:
+            value = check_setting(setting.name, getattr(self, setting.name), "settings")
+            object.__setattr__(self, setting.name, value)
 
     @classmethod
     def from_mapping(
         cls, values: dict[str, Any], source: str = "config"
     ) -> TrainConfig:
-        """Build from TOML keys (``batch_size`` or ``batch-size``), checking the names.
+        """Build from TOML keys (``batch_size`` or ``batch-size``), checking each value.
 
         Raises:
-            ValueError: for an unknown key, with the closest known one.
+            ValueError: for an unknown key (with the closest known one), or a value
+                of the wrong type or out of range (one line naming the key, the value
+                and what was expected).
         """
-        known = {f.name for f in dataclasses.fields(cls)}
         options: dict[str, Any] = {}
         for key, value in values.items():
             name = key.replace("-", "_")
-            if name not in known:
+            if name not in BY_NAME:
                 import difflib
 
-                close = difflib.get_close_matches(name, sorted(known), n=1)
+                close = difflib.get_close_matches(name, sorted(BY_NAME), n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ValueError(f"{source}: unknown setting {key!r}.{hint}")
-            if name == "layers" and isinstance(value, str):
-                value = parse_layers(value)
-            options[name] = value
+            options[name] = check_setting(name, value, source)
         return cls(**options)
+
+    def seed_for(self, kind: str) -> int:
+        """The seed of ``kind`` (data, split, init or shuffle): its own, else ``seed``.
+
+        Example:
+            >>> TrainConfig(seed=3, split_seed=7).seed_for("split")
+            7
+            >>> TrainConfig(seed=3).seed_for("init")
+            3
+        """
+        if kind not in SEED_KINDS:
+            raise ValueError(
+                f"unknown seed kind {kind!r}; expected one of {SEED_KINDS}."
+            )
+        own = getattr(self, f"{kind}_seed")
+        return self.seed if own is None else int(own)
 
     def settings(self) -> dict[str, Any]:
         """The settings as a flat dict (None values left out), as written to TOML."""

@@ -1,0 +1,174 @@
+"""The run writer: train one configuration and write its run directory.
+
+This is what ``nntune train`` does, available from Python: :func:`run_training`
+prepares the data (:func:`~nntune.experiment.trial.prepare_data`), trains a trial with
+a checkpoint and gradient health watching it, evaluates the test set once at the end
+(clearly labelled as the final evaluation), diagnoses the run and writes::
+
+    runs/<name>/config.toml      every setting, to reproduce the run
+    runs/<name>/model.safetensors + model.json
+    runs/<name>/history.csv      per-epoch train/dev cost and accuracy, learning rate
+    runs/<name>/history.json     the same with the per-iteration costs and changes
+    runs/<name>/metrics.json     final train/dev/test metrics, epochs, timings
+    runs/<name>/checkpoint.*     the latest checkpoint (a rerun resumes from it)
+
+The report (``report.html``) is drawn by the interfaces (``nntune train`` does), never
+here: workflows do not import the report layer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._files import atomic_write_text
+from ..data.split import split_warnings
+from ..diagnosis import diagnose
+from ..model import Sequential
+from ..serialization import save_model
+from ..training import Checkpoint, GradientHealth, History, gradient_health
+from .config import TrainConfig
+from .trial import evaluate_sets, evaluate_test, prepare_data, train_trial
+
+__all__ = ["RunResult", "run_training"]
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the model, its history and the final metrics."""
+
+    model: Sequential
+    history: History
+    metrics: dict[str, Any]
+    run_dir: Path
+
+
+def run_training(
+    config: TrainConfig, *, progress: str = "auto", final_evaluation: bool = True
+) -> RunResult:
+    """Split the data, build and train the model, write the run directory.
+
+    A rerun with the same settings and folder resumes from the checkpoint there (and,
+    when the run had finished, only reports it); another run's checkpoint is refused.
+
+    Args:
+        config: the run's settings.
+        progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"silent"``.
+        final_evaluation: evaluate the test set at the end (under ``test`` in the
+            metrics, with ``final_evaluation: true``); the test set is touched
+            nowhere else.
+    """
+    started = time.perf_counter()
+    prepared = prepare_data(config)
+    data, split = prepared.dataset, prepared.split
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    every = config.checkpoint_every or max(1, config.epochs // 50)
+    checkpoint = Checkpoint(
+        run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
+    )
+    atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
+    sample = split.train[:256]
+    health = GradientHealth(
+        data.X[sample], data.y[sample], every=max(1, config.epochs // 10)
+    )
+    trial = train_trial(config, prepared, [health, checkpoint], progress=progress)
+    model, history = trial.model, trial.history
+    metrics: dict[str, Any] = {"train": trial.train}
+    metrics.update(evaluate_sets(model, data, {"train_dev": split.train_dev}))
+    if trial.dev:
+        metrics["dev"] = trial.dev
+    if final_evaluation:
+        test = evaluate_test(model, prepared)
+        if test:
+            metrics["test"] = test
+            metrics["final_evaluation"] = True
+    metrics.update(
+        {
+            "epochs_run": history.epochs_run,
+            "best_epoch": _best_epoch(history),
+            "restored_best": history.best_epoch is not None,
+            "resumed_from_epoch": checkpoint.resumed_from,
+            "task": data.task,
+            "class_names": list(data.class_names),
+            "seconds": time.perf_counter() - started,
+            "run_dir": str(run_dir),
+            "warnings": split_warnings(
+                data.y[split.dev],
+                data.y[split.test],
+                data.X[split.dev],
+                data.X[split.test],
+            ),
+        }
+    )
+    if history.changes:
+        metrics["changes"] = history.changes
+    final_health = gradient_health(model, data.X[sample], data.y[sample])
+    metrics["gradient_health"] = {
+        "final": final_health.to_dict(),
+        "verdict_by_epoch": {
+            str(epoch): report.verdict
+            for epoch, report in sorted(health.reports.items())
+        },
+    }
+    if "accuracy" in metrics.get("train", {}) and "accuracy" in metrics.get("dev", {}):
+        # Human-level error unknown here: 0 (Bayes error ~ 0); `nntune diagnose RUN
+        # --human-error` redoes it with a better estimate.
+        def error(name: str) -> float | None:
+            accuracy = metrics.get(name, {}).get("accuracy")
+            return None if accuracy is None else 1 - accuracy
+
+        metrics["diagnosis"] = diagnose(
+            train_error=1 - metrics["train"]["accuracy"],
+            dev_error=1 - metrics["dev"]["accuracy"],
+            train_dev_error=error("train_dev"),
+            test_error=error("test"),
+            settings=config.settings(),
+            examples={
+                name: metrics[name]["examples"]
+                for name in ("train", "train_dev", "dev", "test")
+                if name in metrics
+            },
+            gradient_health=(final_health.verdict, list(final_health.suggestions)),
+        ).to_dict()
+    model.metadata = {
+        "task": data.task,
+        "class_names": list(data.class_names),
+        "data": config.data,
+        "fingerprint": config.fingerprint(),
+    }
+    save_model(model, run_dir / "model")
+    history.to_csv(run_dir / "history.csv")
+    history.to_json(run_dir / "history.json")  # with the per-iteration costs
+    write_metrics(run_dir, metrics)
+    return RunResult(model, history, metrics, run_dir)
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Write ``metrics.json`` of a run, atomically."""
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def _best_epoch(history: History) -> int | None:
+    if history.best_epoch is not None:
+        return history.best_epoch
+    costs = history.column("dev_cost")
+    if not costs or costs[0] is None:
+        costs = history.column("train_cost")
+    if not costs:
+        return None
+    return int(np.nanargmin(np.asarray(costs, dtype=float))) + 1
+
+
+def _toml(settings: dict[str, Any]) -> str:
+    import tomli_w
+
+    return (
+        "# nntune train settings: nntune train --config config.toml reproduces the "
+        "run\n" + tomli_w.dumps(settings)
+    )
