@@ -1,6 +1,6 @@
 # make venv  - create .venv from nothing and install nntune with its test extra (idempotent)
 # make demo  - train, gradient-check and report on a small network on a built-in dataset
-# make test  - lint, format check, type check and the whole test suite
+# make test  - lint, format check, layer contracts, type check and the whole suite
 # make bench - nntune against its peers, each in its own process (see benchmarks/README.md)
 
 PYTHON ?= python3
@@ -28,6 +28,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy
