@@ -1,10 +1,41 @@
-"""Atomic file writes: a reader sees the old files or the new ones, never a mix."""
+"""Atomic file writes: a reader sees the old files or the new ones, never a mix.
+
+A write stages each file as a temporary file in its folder (``.NAME.XXXXXXXX``), then
+renames it into place. A group of files (a checkpoint's weights and document, a
+model's weights and config) is committed by a journal: written before the renames,
+deleted after them. A process killed part-way leaves those names behind, and
+:func:`recover` (run when a run folder is opened) rolls an uncommitted group back and
+cleans up a committed one, so a group is always found matching: all old or all new.
+
+Files get the permissions ``open()`` would give them (``0o666`` less the umask), not
+the private ``0o600`` of a temporary file.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+_STEP_HOOK: Callable[[str], None] | None = None
+"""Called with the name of each step of a write; tests use it to kill a process."""
+
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<tag>[a-z0-9_]{8}|previous|journal)$")
+"""The names an interrupted write leaves: a staged file, an old version, a journal."""
+
+
+def _step(name: str) -> None:
+    if _STEP_HOOK is not None:
+        _STEP_HOOK(name)
+
+
+def _mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _stage(target: Path, data: bytes) -> Path:
@@ -15,24 +46,55 @@ def _stage(target: Path, data: bytes) -> Path:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, _mode())
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _step("staged")
     return Path(temporary)
 
 
 def atomic_write_files(files: dict[Path, bytes]) -> None:
-    """Replace several files together: all new, or (on an error) all as they were.
+    """Replace several files of one folder together: all new, or all as they were.
 
-    Every file is staged as a temporary file in its folder first; then each is renamed
-    into place, keeping a hard link to the file it replaces so that a failure in a
-    later rename puts the earlier ones back.
+    One file is staged and renamed into place (a rename is atomic). A group is
+    staged first; then a journal (``.FIRST.journal``) records which targets existed,
+    each target is renamed into place keeping a hard link to the file it replaces,
+    and deleting the journal commits the group. An error rolls the renames back;
+    a kill is rolled back (journal present) or completed (journal gone) by
+    :func:`recover`.
+
+    Raises:
+        ValueError: for a group whose files are not in one folder.
     """
+    targets = {Path(target): data for target, data in files.items()}
+    if len(targets) == 1:
+        ((target, data),) = targets.items()
+        temporary = _stage(target, data)
+        try:
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _step("replaced")
+        return
+    folders = {target.parent for target in targets}
+    if len(folders) != 1:
+        names = sorted(map(str, targets))
+        raise ValueError(f"files written together must share a folder; got {names}.")
     staged: dict[Path, Path] = {}
     backups: dict[Path, Path | None] = {}
+    first = next(iter(targets))
+    journal = first.with_name(f".{first.name}.journal")
     try:
-        for target, data in files.items():
-            staged[Path(target)] = _stage(Path(target), data)
+        for target, data in targets.items():
+            staged[target] = _stage(target, data)
+        record = {
+            "existed": [t.name for t in targets if t.exists()],
+            "new": [t.name for t in targets if not t.exists()],
+        }
+        journal_file = _stage(journal, json.dumps(record).encode())
+        os.replace(journal_file, journal)
+        _step("journaled")
         for target, temporary in staged.items():
             backups[target] = None
             if target.exists():
@@ -40,20 +102,70 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
                 backup.unlink(missing_ok=True)
                 os.link(target, backup)
                 backups[target] = backup
+                _step("linked")
             os.replace(temporary, target)
+            _step("replaced")
+        journal.unlink()  # the commit: from here on the new group stands
+        _step("committed")
     except BaseException:
         for target, previous in backups.items():
             if previous is not None:
                 os.replace(previous, target)
             elif not staged[target].exists():
                 target.unlink(missing_ok=True)  # it was new, and already renamed
+        journal.unlink(missing_ok=True)
         raise
     finally:
         for temporary in staged.values():
             temporary.unlink(missing_ok=True)
-        for previous in backups.values():
-            if previous is not None:
-                previous.unlink(missing_ok=True)
+    for previous in backups.values():
+        if previous is not None:
+            previous.unlink(missing_ok=True)
+            _step("cleaned")
+
+
+def recover(folder: str | os.PathLike[str]) -> list[str]:
+    """Finish what a killed write left in ``folder``; return what was done.
+
+    A journal left behind means a group write was cut off before its commit: every
+    target is put back as it was (its ``.NAME.previous`` restored, a file that did
+    not exist before removed). Without a journal the group was committed, and old
+    versions left behind are deleted. Staged temporary files are always deleted.
+    """
+    done: list[str] = []
+    path = Path(folder)
+    if not path.is_dir():
+        return done
+    entries = [e for e in sorted(path.iterdir()) if e.is_file() and not e.is_symlink()]
+    journals = [
+        e for e in entries if (m := TEMPORARY.match(e.name)) and m["tag"] == "journal"
+    ]
+    restore: set[str] = set()
+    for journal in journals:
+        try:
+            record = json.loads(journal.read_text("utf-8"))
+            existed, new = list(record["existed"]), list(record["new"])
+        except (OSError, ValueError, KeyError, TypeError):
+            existed, new = [], []
+        restore.update(str(name) for name in existed)
+        for name in new:
+            target = path / Path(str(name)).name
+            if target.is_file():
+                target.unlink()
+                done.append(f"removed {target.name}, written by an interrupted write")
+        journal.unlink(missing_ok=True)
+    for entry in entries:
+        match = TEMPORARY.match(entry.name)
+        if match is None or match["tag"] == "journal" or not entry.exists():
+            continue
+        target = entry.with_name(match["name"])
+        if match["tag"] == "previous" and match["name"] in restore:
+            os.replace(entry, target)
+            done.append(f"restored {target.name} from before an interrupted write")
+        else:
+            entry.unlink(missing_ok=True)
+            done.append(f"removed {entry.name}, left by an interrupted write")
+    return done
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -21,6 +21,12 @@ class _Group(click.Group):
     Anything else is a bug in nntune and keeps its traceback.
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `nntune train ... --debug` works like `nntune --debug train ...`.
+        if "--debug" in args[1:]:
+            args = ["--debug", *(arg for arg in args if arg != "--debug")]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

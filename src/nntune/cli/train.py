@@ -93,7 +93,14 @@ def config_from(config_file: Path | None, flags: dict[str, Any]) -> Any:
     "--json", "as_json", is_flag=True, help="Print one JSON object of results."
 )
 @click.option("--quiet", is_flag=True, help="No progress and no summary.")
-def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into --out even if it is a non-empty folder that is not an nntune run.",
+)
+def train(
+    config_file: Path | None, as_json: bool, quiet: bool, force: bool, **flags: Any
+) -> None:
     """Train a network and write its run directory.
 
     The data are split into train/dev/test sets (stratified, seeded), the inputs
@@ -103,16 +110,25 @@ def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) ->
     again with the same settings resumes from the last checkpoint.
     """
     from ..experiment.rundir import run_training, write_metrics
-    from ..training import TrainingDivergedError
+    from ..training import StopOnSignal, TrainingDivergedError
 
     config = config_from(config_file, flags)
     progress = "silent" if (quiet or as_json) else "auto"
+    pause = StopOnSignal()
     try:
-        result = run_training(config, progress=progress)
+        result = run_training(config, progress=progress, force=force, callbacks=[pause])
     except TrainingDivergedError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_FAILED_CHECK)
     metrics = result.metrics
+    if metrics.get("interrupted"):
+        click.echo(
+            f"Interrupted ({pause.received}) after epoch {metrics['epochs_run']}: the "
+            f"checkpoint in {result.run_dir} is kept. Run the same command to "
+            "continue.",
+            err=True,
+        )
+        sys.exit(130 if pause.received == "SIGINT" else 143)
     _write_report(result.run_dir, metrics)
     write_metrics(result.run_dir, metrics)
     if as_json:
@@ -120,6 +136,7 @@ def train(config_file: Path | None, as_json: bool, quiet: bool, **flags: Any) ->
             "train",
             "dev",
             "test",
+            "final_evaluation",
             "epochs_run",
             "best_epoch",
             "run_dir",

@@ -20,22 +20,29 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write_text
+from .._files import TEMPORARY, atomic_write_text, recover
 from ..data.split import split_warnings
 from ..diagnosis import diagnose
 from ..model import Sequential
 from ..serialization import save_model
-from ..training import Checkpoint, GradientHealth, History, gradient_health
+from ..training import (
+    Callback,
+    Checkpoint,
+    GradientHealth,
+    History,
+    gradient_health,
+)
 from .config import TrainConfig
 from .trial import evaluate_sets, evaluate_test, prepare_data, train_trial
 
-__all__ = ["RunResult", "run_training"]
+__all__ = ["RUN_FILES", "RunResult", "check_run_folder", "run_training"]
 
 
 @dataclass
@@ -48,13 +55,79 @@ class RunResult:
     run_dir: Path
 
 
+RUN_FILES = frozenset(
+    {
+        "config.toml",
+        "model.json",
+        "model.safetensors",
+        "history.csv",
+        "history.json",
+        "metrics.json",
+        "report.html",
+        "checkpoint.json",
+        "checkpoint.safetensors",
+    }
+)
+"""The files a run folder holds."""
+
+_HEADER = "# nntune train settings"
+
+
+def check_run_folder(run_dir: Path, *, force: bool = False) -> None:
+    """Refuse to write a run into a folder that holds other files, unless ``force``.
+
+    A folder is a run folder when it is empty or its ``config.toml`` was written by
+    nntune; writing into any other folder would replace a user's own
+    ``config.toml`` or ``metrics.json``.
+
+    Raises:
+        ValueError: for a path that is a file, or a non-empty folder that is not an
+            nntune run (without ``force``).
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(
+            f"the run folder {run_dir} is a file; give --out a folder path (it is "
+            "created if it does not exist)."
+        )
+    if force or not run_dir.is_dir():
+        return
+    entries = sorted(entry.name for entry in run_dir.iterdir())
+    config = run_dir / "config.toml"
+    try:
+        ours = config.is_file() and config.read_text("utf-8").startswith(_HEADER)
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    # Empty, only what a (perhaps killed) run writes, or a run's own config.toml.
+    only_run_files = all(_run_file(name) for name in entries)
+    if not (ours or (only_run_files and not config.exists())):
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise ValueError(
+            f"{run_dir} is not empty ({shown}) and is not an nntune run folder; a run "
+            f"writes {', '.join(sorted(RUN_FILES & {'config.toml', 'metrics.json'}))} "
+            "and more there. Choose a new or empty folder with --out, or pass --force "
+            "to write into it anyway."
+        )
+
+
+def _run_file(name: str) -> bool:
+    match = TEMPORARY.match(name)
+    return (match.group("name") if match else name) in RUN_FILES
+
+
 def run_training(
-    config: TrainConfig, *, progress: str = "auto", final_evaluation: bool = True
+    config: TrainConfig,
+    *,
+    progress: str = "auto",
+    final_evaluation: bool = True,
+    force: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Split the data, build and train the model, write the run directory.
 
     A rerun with the same settings and folder resumes from the checkpoint there (and,
-    when the run had finished, only reports it); another run's checkpoint is refused.
+    when the run had finished, only reports it); another run's checkpoint is refused
+    before anything in the folder is written. A write that a killed run left part-way
+    is undone first (:func:`nntune._files.recover`).
 
     Args:
         config: the run's settings.
@@ -62,28 +135,40 @@ def run_training(
         final_evaluation: evaluate the test set at the end (under ``test`` in the
             metrics, with ``final_evaluation: true``); the test set is touched
             nowhere else.
+        force: write into a non-empty folder that is not an nntune run.
+        callbacks: more callbacks for the training (e.g. :class:`StopOnSignal`).
+
+    Raises:
+        ValueError: for an unusable run folder or data.
+        CheckpointError: when the folder's checkpoint belongs to other settings.
     """
     started = time.perf_counter()
+    run_dir = config.run_dir()
+    check_run_folder(run_dir, force=force)
     prepared = prepare_data(config)
     data, split = prepared.dataset, prepared.split
-    run_dir = config.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
     every = config.checkpoint_every or max(1, config.epochs // 50)
     checkpoint = Checkpoint(
         run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
     )
+    recovered = recover(run_dir)
+    if checkpoint.exists():
+        checkpoint.read()  # another run's checkpoint: refused before any write
+    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
     sample = split.train[:256]
     health = GradientHealth(
         data.X[sample], data.y[sample], every=max(1, config.epochs // 10)
     )
-    trial = train_trial(config, prepared, [health, checkpoint], progress=progress)
+    trial = train_trial(
+        config, prepared, [health, checkpoint, *callbacks], progress=progress
+    )
     model, history = trial.model, trial.history
     metrics: dict[str, Any] = {"train": trial.train}
     metrics.update(evaluate_sets(model, data, {"train_dev": split.train_dev}))
     if trial.dev:
         metrics["dev"] = trial.dev
-    if final_evaluation:
+    if final_evaluation and not history.interrupted:
         test = evaluate_test(model, prepared)
         if test:
             metrics["test"] = test
@@ -94,6 +179,7 @@ def run_training(
             "best_epoch": _best_epoch(history),
             "restored_best": history.best_epoch is not None,
             "resumed_from_epoch": checkpoint.resumed_from,
+            "interrupted": history.interrupted,
             "task": data.task,
             "class_names": list(data.class_names),
             "seconds": time.perf_counter() - started,
@@ -108,6 +194,8 @@ def run_training(
     )
     if history.changes:
         metrics["changes"] = history.changes
+    if recovered:
+        metrics["recovered"] = recovered
     final_health = gradient_health(model, data.X[sample], data.y[sample])
     metrics["gradient_health"] = {
         "final": final_health.to_dict(),
@@ -169,6 +257,6 @@ def _toml(settings: dict[str, Any]) -> str:
     import tomli_w
 
     return (
-        "# nntune train settings: nntune train --config config.toml reproduces the "
-        "run\n" + tomli_w.dumps(settings)
+        f"{_HEADER}: nntune train --config config.toml reproduces the run\n"
+        + tomli_w.dumps(settings)
     )

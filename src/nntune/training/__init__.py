@@ -6,6 +6,7 @@ from .callbacks import (
     Improvement,
     ProgressBar,
     ReduceLROnPlateau,
+    StopOnSignal,
 )
 from .checkpoint import Checkpoint, CheckpointError
 from .fit import Trainer, TrainingDivergedError, evaluate, fit
@@ -27,6 +28,7 @@ __all__ = [
     "LayerHealth",
     "ProgressBar",
     "ReduceLROnPlateau",
+    "StopOnSignal",
     "TrainState",
     "TrainStep",
     "Trainer",

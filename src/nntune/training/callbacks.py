@@ -273,6 +273,54 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = int(scalars["cooldown"])
 
 
+class StopOnSignal(Callback):
+    """Pause cleanly on SIGINT (Ctrl-C) or SIGTERM: finish the epoch, checkpoint, stop.
+
+    The first signal asks the loop to stop after the current epoch, marked as
+    interrupted (a :class:`~nntune.Checkpoint` then saves the run as one to
+    continue); a second one stops at once. ``received`` names the signal, and the
+    previous handlers are put back when training ends.
+    """
+
+    order: ClassVar[int] = 90  # before the checkpoint, which saves what it decided
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        import signal
+
+        self.received = None
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, number: int, frame: Any) -> None:
+        import signal
+
+        if self.received is not None:
+            raise KeyboardInterrupt  # the second signal: stop now
+        self.received = signal.Signals(number).name
+        print(
+            f"{self.received}: stopping after this epoch and keeping a checkpoint "
+            "(send it again to stop at once).",
+            file=self.stream or sys.stderr,
+            flush=True,
+        )
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        if self.received is not None and not trainer.stop_training:
+            trainer.stop(f"interrupted by {self.received}", interrupted=True)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        import signal
+
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+
 class ProgressBar(Callback):
     """Epoch progress with the cost, the dev metric and the time left.
 

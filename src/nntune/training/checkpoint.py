@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
-from .._files import atomic_write_files
+from .._files import atomic_write_files, recover
 from ..trees import flatten, unflatten_like
 from .callbacks import Callback
 from .history import History
@@ -69,6 +69,7 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, trainer: Trainer) -> None:
         self.resumed_from = None
+        recover(self.config_path.parent)  # a write killed part-way is undone
         if self.resume and self.exists():
             self.restore(trainer)
             self.resumed_from = trainer.epoch
@@ -96,7 +97,8 @@ class Checkpoint(Callback):
             "version": VERSION,
             "fingerprint": self.fingerprint,
             "epoch": trainer.epoch,
-            "stop_training": trainer.stop_training,
+            # An interrupted run is to be continued, not reported as finished.
+            "stop_training": trainer.stop_training and not trainer.interrupted,
             "stop_reason": trainer.stop_reason,
             "time": history.epochs[-1]["time"] if history.epochs else 0.0,
             "history": history.to_dict(),
@@ -109,12 +111,12 @@ class Checkpoint(Callback):
             {self.weights_path: payload, self.config_path: text.encode()}
         )
 
-    def restore(self, trainer: Trainer) -> None:
-        """Load the checkpoint into ``trainer``.
+    def read(self) -> tuple[dict[str, Any], bytes]:
+        """The checkpoint's document and weights, checked against this run's settings.
 
         Raises:
-            CheckpointError: if the files are damaged or were written by a run with
-                another fingerprint, optimizer or architecture.
+            CheckpointError: if the files are damaged, of another format version, or
+                were written by a run with another fingerprint.
         """
         where = self.config_path
         try:
@@ -144,6 +146,17 @@ class Checkpoint(Callback):
                 "resuming it would mix two experiments. Use another output folder, or "
                 "delete the checkpoint to start over."
             )
+        return document, payload
+
+    def restore(self, trainer: Trainer) -> None:
+        """Load the checkpoint into ``trainer``.
+
+        Raises:
+            CheckpointError: if the files are damaged or were written by a run with
+                another fingerprint, optimizer or architecture.
+        """
+        where = self.config_path
+        document, payload = self.read()
         names = [type(callback).__name__ for callback in _stateful(trainer)]
         if document.get("callbacks") != names:
             raise CheckpointError(

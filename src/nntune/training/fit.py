@@ -58,6 +58,7 @@ class Trainer:
     epoch: int = 0
     stop_training: bool = False
     stop_reason: str | None = None
+    interrupted: bool = False
     time_offset: float = 0.0
     augment: Callable[[Any, np.random.Generator], Any] | None = None
 
@@ -88,9 +89,14 @@ class Trainer:
     def opt_state(self, value: Any) -> None:
         self.train_state = self.train_state._replace(opt_state=value)
 
-    def stop(self, reason: str) -> None:
-        """Ask the loop to stop after this epoch, saying why."""
+    def stop(self, reason: str, *, interrupted: bool = False) -> None:
+        """Ask the loop to stop after this epoch, saying why.
+
+        ``interrupted`` marks a pause (a signal) rather than an end: a checkpoint
+        then records the run as one to continue.
+        """
         self.stop_training, self.stop_reason = True, reason
+        self.interrupted = self.interrupted or interrupted
 
     def set_hyperparams(self, **values: Any) -> None:
         """Change hyperparameters from the next step on and record the change.
@@ -253,6 +259,7 @@ def fit(
             callback.on_train_end(trainer)
         model.params, model.state = trainer.params, trainer.state
         trainer.history.train_state = trainer.train_state
+        trainer.history.interrupted = trainer.interrupted
     return trainer.history
 
 

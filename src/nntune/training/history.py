@@ -46,6 +46,8 @@ class History:
     best_epoch: int | None = None
     changes: list[dict[str, Any]] = field(default_factory=list)
     """Hyperparameters changed mid-run: epoch (from 1), step, setting, old, new."""
+    interrupted: bool = field(default=False, compare=False)
+    """Whether a signal paused the run (:class:`~nntune.training.StopOnSignal`)."""
     train_state: Any = field(default=None, repr=False, compare=False)
     """The final :class:`~nntune.TrainState` of :func:`~nntune.fit` (not saved)."""
 
