@@ -10,7 +10,6 @@ import sys
 from nntune import TrainConfig, _files
 from nntune.experiment.rundir import run_training
 
-kill_at, run_dir, data = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 steps = 0
 
 
@@ -21,14 +20,20 @@ def hook(name: str) -> None:
         os._exit(137)
 
 
-_files._STEP_HOOK = hook
-config = TrainConfig(
-    data=data,
-    layers=(4,),
-    keep_prob=0.9,
-    epochs=2,
-    checkpoint_every=1,
-    out=run_dir,
-)
-run_training(config, progress="silent")
-print(steps)
+def main(data: str, run_dir: str) -> None:
+    _files._STEP_HOOK = hook
+    config = TrainConfig(
+        data=data,
+        layers=(4,),
+        keep_prob=0.9,
+        epochs=2,
+        checkpoint_every=1,
+        out=run_dir,
+    )
+    run_training(config, progress="silent")
+    print(steps)
+
+
+if __name__ == "__main__":
+    kill_at = int(sys.argv[1])
+    main(sys.argv[3], sys.argv[2])

@@ -91,9 +91,8 @@ def train(folder: Path, **settings) -> Path:
 
 @pytest.fixture(scope="module")
 def moons_run(tmp_path_factory) -> Path:
-    # ``target`` is ignored for built-in data sets: a place to plant markup.
     folder = tmp_path_factory.mktemp("moons") / "run"
-    return train(folder, data="moons", target=PLANTED, checkpoint_every=1)
+    return train(folder, data="moons", checkpoint_every=1)
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +132,14 @@ def test_digits_report_has_no_decision_boundary(digits_run):
 
 
 def test_strings_from_files_are_escaped(moons_run, tmp_path):
-    text = render_run_report(moons_run)
+    # Markup in config.toml (a setting's value) is shown escaped.
+    copy = shutil.copytree(moons_run, tmp_path / "copy")
+    config = (copy / "config.toml").read_text()
+    (copy / "config.toml").write_text(config + f'target = "{PLANTED}"\n')
+    text = render_run_report(copy)
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "<script" not in text
     # Markup in metrics.json (warnings, diagnosis, layer names) is escaped too.
-    copy = shutil.copytree(moons_run, tmp_path / "copy")
     metrics = json.loads((copy / "metrics.json").read_text())
     metrics["warnings"].append('<img src="http://example.com/x.png">')
     metrics["diagnosis"]["explanation"].append("<b>bold</b>")

@@ -85,6 +85,7 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
     backups: dict[Path, Path | None] = {}
     first = next(iter(targets))
     journal = first.with_name(f".{first.name}.journal")
+    journal_file: Path | None = None
     try:
         for target, data in targets.items():
             staged[target] = _stage(target, data)
@@ -110,13 +111,17 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
     except BaseException:
         for target, previous in backups.items():
             if previous is not None:
+                # A rename onto another link of the same file does nothing (POSIX):
+                # the backup is then removed by hand.
                 os.replace(previous, target)
+                previous.unlink(missing_ok=True)
             elif not staged[target].exists():
                 target.unlink(missing_ok=True)  # it was new, and already renamed
         journal.unlink(missing_ok=True)
         raise
     finally:
-        for temporary in staged.values():
+        leftovers = [*staged.values(), *([journal_file] if journal_file else [])]
+        for temporary in leftovers:
             temporary.unlink(missing_ok=True)
     for previous in backups.values():
         if previous is not None:
@@ -161,6 +166,7 @@ def recover(folder: str | os.PathLike[str]) -> list[str]:
         target = entry.with_name(match["name"])
         if match["tag"] == "previous" and match["name"] in restore:
             os.replace(entry, target)
+            entry.unlink(missing_ok=True)  # still there if it was the same file
             done.append(f"restored {target.name} from before an interrupted write")
         else:
             entry.unlink(missing_ok=True)

@@ -153,6 +153,7 @@ def learning_curve(
     """
     if not sizes or any(not 0 < s <= 1 for s in sizes):
         raise ValueError(f"sizes must be fractions in (0, 1]; got {list(sizes)}.")
+    config.check_applicable()
     data = prepare_data(config)
     if not len(data.split.dev):
         raise ValueError("a learning curve needs a dev set; set dev above 0.")
@@ -189,6 +190,7 @@ def validation_curve(
         )
     if not values:
         raise ValueError("give at least one value to try.")
+    config.check_applicable()
     data = prepare_data(config)
     positive = [float(v) for v in values if float(v) > 0]
     log_scale = parameter in LOG_SCALE or (

@@ -206,6 +206,7 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
         if first:
             self._seed = self._draw_seed()
             config = self._config(self._seed)
+            config.check_applicable()
             model = build_model(config, self._dataset(X, targets, task), X)
             keeper, state, self.dev_scores_ = _Continue(), None, None
         else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .data.datasets import Dataset
+from .data.features import match_columns
 from .model import Sequential
 from .serialization import load_model
 from .training import evaluate
@@ -51,12 +53,40 @@ def _model_labels(model: Sequential, data: Dataset) -> Any:
     return np.array([index[name] for name in given], dtype=np.int64)
 
 
+def match_data(model: Sequential, data: Dataset) -> tuple[Dataset, str | None]:
+    """``data`` with its feature columns in the model's order, matched by name.
+
+    Data without column names (arrays) are used as they are.
+
+    Raises:
+        DataFileError: for missing or unknown feature columns.
+    """
+    trained = model.metadata.get("feature_names")
+    if not trained or data.feature_names is None:
+        return data, None
+    positions, note = match_columns(
+        list(data.feature_names),
+        [str(n) for n in trained],
+        data.target,
+        Path(data.name),
+    )
+    matched = dataclasses.replace(
+        data, X=data.X[:, positions], feature_names=tuple(trained)
+    )
+    return matched, note
+
+
 def evaluate_model(model: Sequential, data: Dataset) -> dict[str, Any]:
     """Cost, accuracy and confusion matrix (rows: true class) on ``data``."""
+    data, note = match_data(model, data)
     labels = _model_labels(model, data)
     x, targets = model.prepare(data.X, labels)
     cost, accuracy = evaluate(model, model.params, model.state, x, targets)
     result: dict[str, Any] = {"examples": len(labels), "cost": cost}
+    if note is not None:
+        result["notes"] = [note]
+    if model.loss.task == "regression":
+        result["mean_squared_error"] = cost
     if accuracy is None:
         return result
     names = class_names(model)
@@ -73,10 +103,44 @@ def evaluate_model(model: Sequential, data: Dataset) -> dict[str, Any]:
     return result
 
 
+def check_finite_outputs(model: Sequential, outputs: Any) -> None:
+    """Refuse NaN or infinite predictions, naming the cause.
+
+    Raises:
+        ValueError: when an output is not finite.
+    """
+    values = np.asarray(outputs, dtype=np.float64)
+    bad = int(np.sum(~np.isfinite(values).all(axis=tuple(range(1, values.ndim)))))
+    if not bad:
+        return
+    broken = sorted(
+        f"{layer}/{name}"
+        for layer, arrays in model.params.items()
+        for name, array in arrays.items()
+        if not np.all(np.isfinite(array))
+    )
+    cause = (
+        f"its weights {broken[:4]} hold NaN or infinite values (the training diverged)"
+        if broken
+        else "the inputs are far outside the range the model was trained on"
+    )
+    raise ValueError(
+        f"the model's output is NaN or infinite for {bad} of {len(values)} "
+        f"example(s): {cause}. Retrain with a lower learning rate, or check the "
+        "inputs; no predictions were written."
+    )
+
+
 def predict(model: Sequential, X: Any) -> tuple[np.ndarray[Any, Any], Any]:
-    """Predicted class names (values for regression) and class probabilities."""
+    """Predicted class names (values for regression) and class probabilities.
+
+    Raises:
+        ValueError: when an output is NaN or infinite (see
+            :func:`check_finite_outputs`).
+    """
+    logits = np.asarray(model.logits(X))
+    check_finite_outputs(model, logits)
     if model.loss.task == "regression":
-        values = np.asarray(model.predict(X))
-        return (values[:, 0] if values.shape[1] == 1 else values), None
+        return (logits[:, 0] if logits.shape[1] == 1 else logits), None
     names = np.array(class_names(model))
     return names[np.asarray(model.predict(X))], np.asarray(model.predict_proba(X))

@@ -28,6 +28,9 @@ State: TypeAlias = dict[str, dict[str, Array]]
 
 Seed: TypeAlias = int | np.random.Generator | None
 
+_NUMPY = array_api_compat.array_namespace(np.zeros(0))
+_NUMPY_TYPES = frozenset({np.ndarray, np.float32, np.float64, np.int32, np.int64})
+
 DEFAULT_DTYPE = "float32"
 SUPPORTED_DTYPES = ("float32", "float64")
 
@@ -40,6 +43,9 @@ def namespace(*arrays: Array) -> Any:
         >>> namespace(np.zeros(2)).__name__
         'array_api_compat.numpy'
     """
+    # NumPy arrays are by far the most common case: skip the general lookup.
+    if all(type(array) in _NUMPY_TYPES for array in arrays):
+        return _NUMPY
     return array_api_compat.array_namespace(*arrays)
 
 

@@ -33,8 +33,16 @@ _MIX2 = 0x846CA68B
 _SECOND = 0x6A09E667  # decorrelates the two words of a key
 
 
+_CONSTANTS: dict[int, Any] = {}
+
+
 def _constant(xp: Any, value: int) -> Array:
-    return xp.asarray(value, dtype=xp.uint32)
+    # A NumPy uint32 scalar combines with NumPy and JAX uint32 arrays alike, keeping
+    # their type; made once, not on every draw.
+    constant = _CONSTANTS.get(value)
+    if constant is None:
+        constant = _CONSTANTS[value] = np.uint32(value)
+    return constant
 
 
 def _mix(xp: Any, x: Array) -> Array:

@@ -51,19 +51,28 @@ def evaluate(
 
     The model standardizes its inputs itself, with the training set's statistics.
     """
+    from ..data.datasets import DATASETS
     from ..experiment.trial import TrainConfig, load_data
     from ..inference import evaluate_model, load_run_model
 
     model = load_run_model(run_dir)
+    builtin = data in DATASETS
+    # The model's own task and label column, not guesses from the new file.
+    task = None if builtin else model.metadata.get("task")
+    if target is None and not builtin and x_key is None and y_key is None:
+        target = model.metadata.get("target")
     config = TrainConfig(
         data=data,
         target=target,
+        task=task,
         x_key=x_key,
         y_key=y_key,
         n_samples=n_samples,
         seed=seed,
     )
     result = evaluate_model(model, load_data(config))
+    for note in result.get("notes", []):
+        click.echo(f"Note: {note}", err=True)
     if as_json:
         click.echo(json.dumps(result))
     elif not quiet:
@@ -124,9 +133,18 @@ def predict(
     from ..inference import class_names, load_run_model, predict
 
     model = load_run_model(run_dir)
+    notes: list[str] = []
+    names = model.metadata.get("feature_names")
     X = load_features(
-        input_path, int(model.in_features or 0), target=target, x_key=x_key
+        input_path,
+        int(model.in_features or 0),
+        target=target if target is not None else model.metadata.get("target"),
+        x_key=x_key,
+        feature_names=[str(name) for name in names] if names else None,
+        notes=notes,
     )
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
     labels, probabilities = predict(model, X)
     names = class_names(model) if probabilities is not None else None
     written = save_predictions(output_path, labels, probabilities, names)

@@ -113,6 +113,7 @@ def train(
     from ..training import StopOnSignal, TrainingDivergedError
 
     config = config_from(config_file, flags)
+    config.check_applicable()
     progress = "silent" if (quiet or as_json) else "auto"
     pause = StopOnSignal()
     try:
@@ -143,6 +144,7 @@ def train(
             "restored_best",
             "resumed_from_epoch",
             "task",
+            "data",
             "seconds",
         )
         click.echo(json.dumps({key: metrics[key] for key in keys if key in metrics}))
@@ -159,6 +161,26 @@ def _write_report(run_dir: Path, metrics: dict[str, Any]) -> None:
         metrics["report"] = str(write_run_report(run_dir))
     except ValueError as error:  # matplotlib missing: the run itself is complete
         metrics.setdefault("warnings", []).append(f"no report.html: {error}")
+
+
+def _describe_data(data: dict[str, Any]) -> str:
+    """One line: what the run trained on (the guesses made visible)."""
+    names = data.get("feature_names")
+    features = f"{data['features']} features"
+    if names:
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        features += f" ({shown})"
+    target = f"target {data['target']!r}, " if data.get("target") else ""
+    classes = data.get("classes") or []
+    task = data["task"]
+    if classes:
+        shown_classes = ", ".join(map(str, classes[:6]))
+        task += f" with {len(classes)} classes ({shown_classes}"
+        task += ", ...)" if len(classes) > 6 else ")"
+    return (
+        f"data: {data['name']}, {data['examples']} examples; {target}{task}; "
+        f"{features}. Use --task and --target to change what was guessed."
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -193,6 +215,9 @@ def _print_summary(metrics: dict[str, Any]) -> None:
             )
     console = Console()
     console.print(table)
+    data = metrics.get("data")
+    if data:
+        console.print(_describe_data(data), soft_wrap=True, markup=False)
     resumed = metrics.get("resumed_from_epoch")
     note = f" (resumed after epoch {resumed})" if resumed else ""
     console.print(

@@ -21,6 +21,7 @@ smaller than they are. Every draw comes from a generator seeded with ``seed``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ class Dataset:
     class_names: tuple[str, ...]
     description: str
     image_shape: tuple[int, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+    """The feature columns' names, in order (files with named columns)."""
+    target: str | None = None
+    """The label column's name (files with named columns)."""
 
     def __post_init__(self) -> None:
         if self.image_shape is not None and (
@@ -59,6 +64,22 @@ class Dataset:
     def n_features(self) -> int:
         """Number of input features."""
         return int(self.X.shape[1])
+
+    def fingerprint(self) -> str:
+        """A hash of the features and labels: it changes when the data do.
+
+        Example:
+            >>> import numpy as np
+            >>> data = Dataset("d", np.zeros((2, 1)), np.zeros(2), "regression", (), "")
+            >>> len(data.fingerprint())
+            16
+        """
+        digest = hashlib.sha256()
+        for array in (self.X, self.y):
+            contiguous = np.ascontiguousarray(array)
+            digest.update(str((contiguous.shape, contiguous.dtype.str)).encode())
+            digest.update(contiguous.tobytes())
+        return digest.hexdigest()[:16]
 
     @property
     def n_classes(self) -> int:

@@ -13,9 +13,61 @@ from .._files import atomic_write_bytes
 from .formats import DataFileError, require
 
 
+def match_columns(
+    columns: list[str],
+    feature_names: list[str],
+    drop: str | None,
+    source: Path,
+) -> tuple[list[int], str | None]:
+    """Positions of the model's features among ``columns``, matched by name.
+
+    Returns the positions and a note when the columns came in another order.
+
+    Raises:
+        DataFileError: when a feature the model was trained on is missing, or a
+            column is neither a feature nor the label column ``drop``.
+    """
+    missing = [name for name in feature_names if name not in columns]
+    unknown = [name for name in columns if name not in feature_names and name != drop]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"it lacks the feature column(s) {missing}")
+        if unknown:
+            parts.append(f"it has column(s) {unknown} the model was not trained on")
+        raise DataFileError(
+            f"{source} does not have the model's features: {'; '.join(parts)}. The "
+            f"model was trained on {feature_names}; give a file with those columns "
+            "(any order), and name a label column to ignore with --target."
+        )
+    positions = [columns.index(name) for name in feature_names]
+    note = None
+    if positions != sorted(positions):
+        note = (
+            f"{source}: the feature columns are in another order than in training; "
+            "they were matched by name."
+        )
+    return positions, note
+
+
 def _from_table(
-    columns: list[str], values: Any, n_features: int, target: str | None, source: Path
+    columns: list[str],
+    values: Any,
+    n_features: int,
+    target: str | None,
+    source: Path,
+    feature_names: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> np.ndarray[Any, Any]:
+    if target is not None and target not in columns and feature_names is None:
+        raise DataFileError(
+            f"{source} has no column {target!r}; its columns are {columns}."
+        )
+    if feature_names is not None:
+        keep, note = match_columns(columns, feature_names, target, source)
+        if note is not None and notes is not None:
+            notes.append(note)
+        return np.asarray(values)[:, keep]
     drop = (
         target
         if target is not None
@@ -23,10 +75,6 @@ def _from_table(
             "target" if "target" in columns and len(columns) == n_features + 1 else None
         )
     )
-    if target is not None and target not in columns:
-        raise DataFileError(
-            f"{source} has no column {target!r}; its columns are {columns}."
-        )
     keep = [i for i, name in enumerate(columns) if name != drop]
     if len(keep) != n_features:
         raise DataFileError(
@@ -80,10 +128,15 @@ def load_features(
     *,
     target: str | None = None,
     x_key: str | None = None,
+    feature_names: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> np.ndarray[Any, Any]:
     """Load a 2-D float array of ``n_features`` columns to predict on.
 
-    CSV and Parquet: every column is a feature, except ``target`` (or a column named
+    CSV and Parquet: with ``feature_names`` (the model's), columns are matched by
+    name in any order (a note is added to ``notes`` when they were reordered), the
+    label column ``target`` is ignored, and a missing or unknown column is an error.
+    Without names every column is a feature, except ``target`` (or a column named
     "target" when there is exactly one column too many). ``.npy``: a 2-D array.
     ``.npz`` and HDF5: the array ``x_key`` (default ``X`` or the one ``*_x``); images
     are flattened to rows.
@@ -97,7 +150,9 @@ def load_features(
     suffix = source.suffix.lower()
     if suffix == ".csv":
         columns, table = _read_csv(source)
-        X = _from_table(columns, table, n_features, target, source)
+        X = _from_table(
+            columns, table, n_features, target, source, feature_names, notes
+        )
     elif suffix == ".parquet":
         pandas = require("pandas", "Reading Parquet")
         frame = pandas.read_parquet(source)
@@ -107,6 +162,8 @@ def load_features(
             n_features,
             target,
             source,
+            feature_names,
+            notes,
         )
     elif suffix == ".npy":
         X = np.load(source, allow_pickle=False)

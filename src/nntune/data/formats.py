@@ -39,6 +39,8 @@ class RawData(NamedTuple):
     class_names: tuple[str, ...] | None = None
     x_name: str = "X"
     y_name: str = "y"
+    feature_names: tuple[str, ...] | None = None
+    target_name: str | None = None
 
 
 def require(module: str, purpose: str) -> ModuleType:
@@ -122,7 +124,8 @@ def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawDat
         )
     with contextlib.suppress(ValueError):  # text class names stay text
         labels = labels.astype(np.float64)
-    return RawData(X, labels, None, "features", repr(name))
+    names = tuple(header[i] for i in features)
+    return RawData(X, labels, None, "features", repr(name), names, name)
 
 
 def write_csv(data: Dataset, target: str, x_key: str, y_key: str) -> bytes:
@@ -182,13 +185,22 @@ def read_parquet(source: Path, target: str | None, x_key: Any, y_key: Any) -> Ra
         codes = series.cat.codes.to_numpy()
         _check_no_missing_labels(source, name, codes < 0)
         names = tuple(str(c) for c in series.cat.categories)
-        return RawData(X, codes.astype(np.int64), names, "features", repr(name))
+        return RawData(
+            X,
+            codes.astype(np.int64),
+            names,
+            "features",
+            repr(name),
+            tuple(c for c in columns if c != name),
+            name,
+        )
     _check_no_missing_labels(source, name, series.isna().to_numpy())
     if pd.api.types.is_numeric_dtype(series.dtype):
         labels = series.to_numpy(dtype=np.float64)
     else:
         labels = np.array([str(value) for value in series])
-    return RawData(X, labels, None, "features", repr(name))
+    features = tuple(c for c in columns if c != name)
+    return RawData(X, labels, None, "features", repr(name), features, name)
 
 
 def _check_no_missing_labels(source: Path, name: str, missing: Any) -> None:

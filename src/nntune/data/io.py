@@ -29,6 +29,7 @@ image shape.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ def load_file(
             "arrays that hold examples as columns)."
         )
     check_finite(X, f"{source}: features")
-    return encode_labels(
+    dataset = encode_labels(
         source.stem,
         X,
         labels,
@@ -162,6 +163,9 @@ def load_file(
         class_names=raw.class_names,
         image_shape=image_shape,
         description=f"{len(X)} rows from {source.name}",
+    )
+    return dataclasses.replace(
+        dataset, feature_names=raw.feature_names, target=raw.target_name
     )
 
 

@@ -134,8 +134,15 @@ def compare(
     evaluated.
     """
     variants = []
-    for index, values in enumerate(grid):
-        variant_config = dataclasses.replace(config, **values)
+    # Every variant's settings are checked before the first one trains. A setting
+    # may apply to some variants only (--decay-interval with decay=none,interval),
+    # but one that applies to none is an error.
+    configs = [dataclasses.replace(config, **values) for values in grid]
+    unused = [variant.inapplicable() for variant in configs]
+    for name, message in unused[0].items():
+        if all(name in found for found in unused):
+            raise ValueError(message)
+    for index, (values, variant_config) in enumerate(zip(grid, configs, strict=True)):
         trial = train_trial(variant_config, prepare_data(variant_config))
         metrics: dict[str, Any] = {"train": trial.train}
         if trial.dev:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.datasets import DATASETS
 from .settings import BY_NAME, DECAYS, SETTINGS, check_setting
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 SEED_KINDS = ("data", "split", "init", "shuffle")
+_FILE_ONLY = ("target", "x_key", "y_key", "task")
 # The rate of each decay when none is given: the course's decay_rate=1 for the inverse
 # time and interval decays, k=1 for k/sqrt(epoch), and a base of 0.95 for the
 # exponential decay (a base of 1 would not decay at all).
@@ -89,6 +91,54 @@ class TrainConfig:
         for setting in SETTINGS:
             value = check_setting(setting.name, getattr(self, setting.name), "settings")
             object.__setattr__(self, setting.name, value)
+
+    def inapplicable(self) -> dict[str, str]:
+        """The settings given where they do nothing, each with the reason.
+
+        A setting at its default never counts; ``n_samples`` only applies to a
+        built-in dataset, ``target``/``x_key``/``y_key``/``task`` only to a data file,
+        and an optimizer's or decay's setting only to that optimizer or decay.
+        """
+        values = dataclasses.asdict(self)
+        builtin = self.data in DATASETS or self.data == "sklearn"
+        found: dict[str, str] = {}
+        for setting in SETTINGS:
+            name, value = setting.name, values[setting.name]
+            if value is None or value == setting.default:
+                continue
+            if name == "n_samples" and not builtin:
+                found[name] = (
+                    f"n_samples = {value!r} does not apply to a data file "
+                    f"({self.data}); it sizes a built-in dataset. Remove it, or take "
+                    "a sample of the file yourself."
+                )
+            elif name in _FILE_ONLY and builtin:
+                found[name] = (
+                    f"{name} = {value!r} does not apply to the built-in dataset "
+                    f"{self.data!r}; it reads a data file. Remove it, or give --data "
+                    "a .csv/.parquet/.npz/.h5 file."
+                )
+            elif not setting.applies_to(values):
+                needs = " and ".join(
+                    f"{other} is {' or '.join(map(repr, allowed))}"
+                    for other, allowed in setting.applies.items()
+                )
+                current = ", ".join(f"{o} = {values[o]!r}" for o in setting.applies)
+                found[name] = (
+                    f"{name} = {value!r} does not apply to this run: it is used only "
+                    f"when {needs} (here {current}). Remove it, or change "
+                    f"{', '.join(setting.applies)}."
+                )
+        return found
+
+    def check_applicable(self) -> None:
+        """Refuse a setting given where it does nothing (it would be ignored).
+
+        Raises:
+            ValueError: naming the first such setting, why, and how to fix it.
+        """
+        for message in self.inapplicable().values():
+            raise ValueError(message)
 
     @classmethod
     def from_mapping(

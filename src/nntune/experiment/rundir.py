@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._files import TEMPORARY, atomic_write_text, recover
+from ..data.datasets import Dataset
 from ..data.split import split_warnings
 from ..diagnosis import diagnose
 from ..model import Sequential
@@ -143,13 +144,17 @@ def run_training(
         CheckpointError: when the folder's checkpoint belongs to other settings.
     """
     started = time.perf_counter()
+    config.check_applicable()
     run_dir = config.run_dir()
     check_run_folder(run_dir, force=force)
     prepared = prepare_data(config)
     data, split = prepared.dataset, prepared.split
     every = config.checkpoint_every or max(1, config.epochs // 50)
+    described = describe_data(data)
+    # The data's own fingerprint too: a changed data file is not resumed.
+    fingerprint = f"{config.fingerprint()}-{described['fingerprint']}"
     checkpoint = Checkpoint(
-        run_dir / "checkpoint", every=every, fingerprint=config.fingerprint()
+        run_dir / "checkpoint", every=every, fingerprint=fingerprint
     )
     recovered = recover(run_dir)
     if checkpoint.exists():
@@ -182,6 +187,7 @@ def run_training(
             "interrupted": history.interrupted,
             "task": data.task,
             "class_names": list(data.class_names),
+            "data": described,
             "seconds": time.perf_counter() - started,
             "run_dir": str(run_dir),
             "warnings": split_warnings(
@@ -229,12 +235,30 @@ def run_training(
         "class_names": list(data.class_names),
         "data": config.data,
         "fingerprint": config.fingerprint(),
+        "data_fingerprint": described["fingerprint"],
+        "target": described["target"],
+        "feature_names": described["feature_names"],
     }
     save_model(model, run_dir / "model")
     history.to_csv(run_dir / "history.csv")
     history.to_json(run_dir / "history.json")  # with the per-iteration costs
     write_metrics(run_dir, metrics)
     return RunResult(model, history, metrics, run_dir)
+
+
+def describe_data(data: Dataset) -> dict[str, Any]:
+    """What a run trained on: the target, task, classes, features and fingerprint."""
+    names = data.feature_names
+    return {
+        "name": data.name,
+        "examples": len(data.X),
+        "target": data.target,
+        "task": data.task,
+        "classes": list(data.class_names),
+        "features": data.n_features,
+        "feature_names": None if names is None else list(names),
+        "fingerprint": data.fingerprint(),
+    }
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:

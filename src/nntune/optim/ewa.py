@@ -70,15 +70,30 @@ def bias_correction(average: Any, decay: Any, count: Any) -> Any:
         >>> bias_correction(ewa(0.0, 10.0, 0.9), 0.9, 1)  # 1.0 / (1 - 0.9)
         10.0
     """
+    return average / correction_for(average, bias_correction_denominator(decay, count))
+
+
+def bias_correction_denominator(decay: Any, count: Any) -> Any:
+    """``1 - decay**count``, the denominator of :func:`bias_correction`.
+
+    Computed once per update and shared by every array of a tree.
+
+    Raises:
+        ValueError: if a Python ``count`` is smaller than 1.
+    """
     if not is_array(count) and count < 1:
         raise ValueError(
             f"count must be >= 1 (the number of values averaged); got {count!r}. "
             "Correct the average only after the first value has been added."
         )
-    correction = 1 - decay**count
-    if is_array(correction) and is_array(average):
-        correction = namespace(average).astype(correction, average.dtype)
-    return average / per_member(correction, average)
+    return 1 - decay**count
+
+
+def correction_for(average: Any, denominator: Any) -> Any:
+    """``denominator`` in the dtype of ``average`` and shaped per member."""
+    if is_array(denominator) and is_array(average):
+        denominator = namespace(average).astype(denominator, average.dtype)
+    return per_member(denominator, average)
 
 
 def tree_ewa(average_tree: Params, tree: Params, decay: float) -> Params:

@@ -28,7 +28,13 @@ import numpy as np
 
 from .._validation import check_real
 from ..backend import Array, Params, namespace, per_member
-from .ewa import bias_correction, check_decay, tree_ewa, tree_map
+from .ewa import (
+    bias_correction_denominator,
+    check_decay,
+    correction_for,
+    tree_ewa,
+    tree_map,
+)
 
 __all__ = [
     "AdamState",
@@ -309,9 +315,13 @@ def scale_by_adam(
         m = tree_ewa(state.first_moment, updates, beta1)
         v = tree_ewa(state.second_moment, tree_map(lambda g: g * g, updates), beta2)
 
+        # The bias corrections' denominators, once for every array of the tree.
+        first = bias_correction_denominator(beta1, count)
+        second = bias_correction_denominator(beta2, count)
+
         def direction(m_t: Array, v_t: Array) -> Array:
-            m_hat = bias_correction(m_t, beta1, count)
-            v_hat = bias_correction(v_t, beta2, count)
+            m_hat = m_t / correction_for(m_t, first)
+            v_hat = v_t / correction_for(v_t, second)
             return m_hat / (namespace(v_hat).sqrt(v_hat) + per_member(eps, v_hat))
 
         return tree_map(direction, m, v), AdamState(count, m, v)

@@ -142,9 +142,10 @@ class Checkpoint(Callback):
             )
         if document.get("fingerprint") != self.fingerprint:
             raise CheckpointError(
-                f"the checkpoint {where} was written by a run with other settings; "
-                "resuming it would mix two experiments. Use another output folder, or "
-                "delete the checkpoint to start over."
+                f"the checkpoint {where} was written by a run with other settings "
+                "or other data (the data file changed since); resuming it would mix "
+                "two experiments. Use another output folder, or delete the "
+                "checkpoint to start over."
             )
         return document, payload
 

@@ -51,9 +51,11 @@ def make_train_step(model: Sequential, optimizer: GradientTransformation) -> Tra
         >>> int(state.step), float(cost) > 0
         (3, True)
     """
+    stochastic = any(layer.stochastic for layer in model.layers)
 
     def step(train_state: TrainState, x: Any, targets: Any) -> tuple[TrainState, Any]:
-        key = fold_in(train_state.key, train_state.step)
+        # Only a model that draws (dropout) needs the step's key.
+        key = fold_in(train_state.key, train_state.step) if stochastic else None
         opt_state = set_epoch(train_state.opt_state, train_state.epoch)
         cost, grads, model_state = model.value_and_grad(
             train_state.params,
