@@ -199,3 +199,10 @@ def test_train_says_what_it_guessed(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "target 'kind', multiclass with 3 classes (x, y, z)" in result.stdout
     assert "2 features (a, b)" in result.stdout
+
+
+def test_class_names_that_do_not_fit_the_output_are_refused(tmp_path):
+    model = nntune.mlp([3], task="multiclass", outputs=3).init(2)
+    model.metadata = {"class_names": ["a", "b"]}
+    with pytest.raises(ValueError, match=r"lists class names \['a', 'b'\], but"):
+        predict(model, np.zeros((1, 2)))

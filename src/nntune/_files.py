@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 _STEP_HOOK: Callable[[str], None] | None = None
 """Called with the name of each step of a write; tests use it to kill a process."""
@@ -182,3 +184,80 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` as UTF-8 to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+"""The largest JSON or TOML file of a run folder read (a config, metrics, history)."""
+
+
+class UnsafeFileError(ValueError):
+    """A file is not a regular file of its folder, or is too large to read."""
+
+
+def read_regular(
+    path: str | os.PathLike[str], limit: int | None = MAX_DOCUMENT_BYTES
+) -> bytes:
+    """Read ``path`` only if it is a regular file, inside its folder, within ``limit``.
+
+    Run folders are untrusted: a device (``/dev/zero``) would be read forever, a FIFO
+    would block, and a symbolic link could point anywhere. The size is checked
+    before a byte is read.
+
+    Raises:
+        FileNotFoundError: when the file does not exist.
+        UnsafeFileError: for a device, FIFO, folder, a link out of the folder, or a
+            file larger than ``limit`` bytes.
+    """
+    source = Path(path)
+    folder = source.parent.resolve()
+    resolved = source.resolve()
+    if resolved.parent != folder and folder not in resolved.parents:
+        raise UnsafeFileError(
+            f"{source} links outside its folder (to {resolved}); run folders are read "
+            "only through their own files. Copy the file in instead of linking it."
+        )
+    status = os.stat(resolved)
+    if not stat.S_ISREG(status.st_mode):
+        raise UnsafeFileError(
+            f"{source} is not a regular file (a device, FIFO or folder); nntune reads "
+            "only regular files from a run folder."
+        )
+    if limit is not None and status.st_size > limit:
+        raise UnsafeFileError(
+            f"{source} is {status.st_size} bytes, more than the {limit} a run file may "
+            "have; it is not a file nntune wrote."
+        )
+    with open(resolved, "rb") as file:
+        return file.read(status.st_size)  # never more than was checked
+
+
+def read_json(path: str | os.PathLike[str], what: str = "JSON") -> Any:
+    """Parse a run folder's JSON file safely (:func:`read_regular`, bounded nesting).
+
+    Raises:
+        FileNotFoundError: when the file does not exist.
+        ValueError: (UnsafeFileError or a plain ValueError) for an unsafe file,
+            text that is not UTF-8 JSON, nesting too deep or numbers too long.
+    """
+    data = read_regular(path)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        detail = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise ValueError(f"{path} is not valid {what}: {detail}") from None
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a run folder's TOML file safely (:func:`read_regular`).
+
+    Raises:
+        FileNotFoundError: when the file does not exist.
+        ValueError: for an unsafe file or text that is not UTF-8 TOML.
+    """
+    import tomllib
+
+    data = read_regular(path)
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None

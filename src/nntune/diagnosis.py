@@ -24,13 +24,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._files import read_json, read_toml
 from .remedies import UNHEALTHY, Recommendation, fix_initialization, remedies
 
 
@@ -322,16 +321,14 @@ def diagnose_run(
     """
     folder = Path(run_dir)
     try:
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics = read_json(folder / "metrics.json")
     except FileNotFoundError:
         raise ValueError(
             f"{folder} has no metrics.json; give the folder of a finished "
             "`nntune train` run (its --out), or pass the errors as numbers."
         ) from None
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{folder / 'metrics.json'} is not valid JSON: {error}"
-        ) from None
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{folder / 'metrics.json'} must hold a JSON object.")
     if any("accuracy" not in metrics.get(name, {}) for name in ("train", "dev")):
         raise ValueError(
             f"the run in {folder} has no train and dev accuracy (a regression, or no "
@@ -340,8 +337,7 @@ def diagnose_run(
     settings: dict[str, Any] = {}
     config = folder / "config.toml"
     if config.exists():
-        with config.open("rb") as file:
-            settings = tomllib.load(file)
+        settings = read_toml(config)
     test = metrics.get("test", {}).get("accuracy")
     train_dev = metrics.get("train_dev", {}).get("accuracy")
     examples = {

@@ -31,11 +31,17 @@ def load_run_model(run_dir: str | Path) -> Sequential:
 
 def class_names(model: Sequential) -> list[str]:
     """The class names the model was trained with ("0".."K-1" when unknown)."""
-    names = model.metadata.get("class_names")
-    if names:
-        return [str(name) for name in names]
     count = 2 if model.loss.task == "binary" else int(model.n_outputs or 0)
-    return [str(index) for index in range(count)]
+    names = model.metadata.get("class_names")
+    if not names:
+        return [str(index) for index in range(count)]
+    if not isinstance(names, list) or len(names) != count:
+        raise ValueError(
+            f"the model's metadata lists class names {names!r}, but its output has "
+            f"{count} classes: its model.json was altered or belongs to another "
+            "model. Restore the run's model files."
+        )
+    return [str(name) for name in names]
 
 
 def _model_labels(model: Sequential, data: Dataset) -> Any:

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
-from ._files import atomic_write_files
+from ._files import UnsafeFileError, atomic_write_files, read_json, read_regular
 from .backend import to_numpy
 from .layers import layer_from_config
 from .losses import loss_from_config
@@ -99,13 +99,18 @@ def load_model(path: str | Path) -> Sequential:
     """
     weights_path, config_path = _paths(path)
     document = _read_config(config_path)
+    # What the architecture declares bounds what is read, and is checked against
+    # the weights file before anything of that size is allocated.
+    declared = _declared_bytes(document["model"])
     try:
-        payload = weights_path.read_bytes()
+        payload = read_regular(weights_path, limit=declared + _HEADER_ALLOWANCE)
     except FileNotFoundError:
         raise ModelFileError(
             f"{weights_path} is missing; a model is two files, {config_path.name} and "
             f"{weights_path.name}, kept side by side."
         ) from None
+    except UnsafeFileError as error:
+        raise ModelFileError(str(error)) from None
     digest = hashlib.sha256(payload).hexdigest()
     if digest != document.get("weights_sha256"):
         raise ModelFileError(
@@ -121,6 +126,13 @@ def load_model(path: str | Path) -> Sequential:
         raise ModelFileError(
             f"{weights_path} is not a valid safetensors file: {error}"
         ) from None
+    if len(payload) < declared:
+        raise ModelFileError(
+            f"{config_path} declares {declared} bytes of weights but "
+            f"{weights_path.name} has {len(payload)}: the two files do not belong "
+            "together (or the config was altered). Restore them from the run that "
+            "wrote them."
+        )
     model = _model_from_config(document["model"], config_path)
     _fill(model, tensors, weights_path)
     metadata = document.get("metadata", {})
@@ -128,18 +140,48 @@ def load_model(path: str | Path) -> Sequential:
     return model
 
 
+_HEADER_ALLOWANCE = 1 << 20
+"""Room for the safetensors header beyond the tensors' bytes."""
+
+_STATE_VECTORS = {"batch_norm": 4, "standardize": 2}
+"""Per-feature vectors (parameters and state) of layers without units."""
+
+
+def _declared_bytes(config: dict[str, Any]) -> int:
+    """The bytes of every tensor the architecture declares, by arithmetic alone.
+
+    A malformed config counts 0 here; :func:`_model_from_config` says what is wrong.
+    """
+    width = config.get("in_features")
+    layers = config.get("layers")
+    itemsize = {"float32": 4, "float64": 8}.get(str(config.get("dtype")))
+    if type(width) is not int or not isinstance(layers, list) or itemsize is None:
+        return 0
+    count = 0
+    for layer in layers:
+        kind = layer.get("kind") if isinstance(layer, dict) else None
+        if kind == "dense":
+            units = layer.get("units")
+            if type(units) is not int or units < 1:
+                return 0
+            count += width * units + (units if layer.get("use_bias", True) else 0)
+            width = units
+        else:
+            count += _STATE_VECTORS.get(str(kind), 0) * width
+    return max(count, 0) * itemsize
+
+
 def _read_config(config_path: Path) -> dict[str, Any]:
     try:
-        document = json.loads(config_path.read_text(encoding="utf-8"))
+        document = read_json(config_path, "JSON (an nntune model config)")
     except FileNotFoundError:
         raise ModelFileError(
             f"{config_path} does not exist; expected a model saved by "
             "nntune.save_model (model.json + model.safetensors)."
         ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:
         raise ModelFileError(
-            f"{config_path} is not valid JSON ({error}); the file is "
-            "damaged or is not an nntune model config."
+            f"{error}; the file is damaged or is not an nntune model config."
         ) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ModelFileError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -184,13 +183,14 @@ def _describe_data(data: dict[str, Any]) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from .._files import read_toml
+
     try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
+        return read_toml(path)
     except FileNotFoundError:
         raise ValueError(f"config file {path} does not exist.") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"config file {path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise ValueError(f"config file {path} cannot be read: {error}") from None
 
 
 def _print_summary(metrics: dict[str, Any]) -> None:

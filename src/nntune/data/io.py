@@ -147,6 +147,18 @@ def load_file(
         )
     image_shape = tuple(int(n) for n in X.shape[1:]) if X.ndim > 2 else None
     X = X.reshape(len(X), -1).astype(np.float64)
+    if X.shape[1] == 0:
+        names = raw.feature_names or ()
+        hint = ""
+        if raw.target_name and any(d in raw.target_name for d in ";\t|"):
+            hint = (
+                f" Its only column is {raw.target_name!r}: the file looks delimited "
+                "by another character than a comma; save it as comma-separated."
+            )
+        raise DataFileError(
+            f"{source} has no feature columns besides the label column "
+            f"{raw.target_name or raw.y_name!r} (columns: {list(names)}).{hint}"
+        )
     labels = _label_vector(labels, len(X))
     if len(labels) != len(X):
         raise DataFileError(
@@ -164,6 +176,13 @@ def load_file(
         image_shape=image_shape,
         description=f"{len(X)} rows from {source.name}",
     )
+    if dataset.task != "regression" and dataset.n_classes < 2:
+        raise DataFileError(
+            f"{source}: the labels ({raw.y_name}) hold a single class "
+            f"{list(dataset.class_names)}; a classifier needs examples of at least 2 "
+            "classes. Check the label column (--target), or give --task regression "
+            "for numeric targets."
+        )
     return dataclasses.replace(
         dataset, feature_names=raw.feature_names, target=raw.target_name
     )

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import TEMPORARY, atomic_write_text, recover
+from .._files import TEMPORARY, atomic_write_text, read_regular, recover
 from ..data.datasets import Dataset
 from ..data.split import split_warnings
 from ..diagnosis import diagnose
@@ -95,8 +95,8 @@ def check_run_folder(run_dir: Path, *, force: bool = False) -> None:
     entries = sorted(entry.name for entry in run_dir.iterdir())
     config = run_dir / "config.toml"
     try:
-        ours = config.is_file() and config.read_text("utf-8").startswith(_HEADER)
-    except (OSError, UnicodeDecodeError):
+        ours = read_regular(config).startswith(_HEADER.encode())
+    except (OSError, ValueError):
         ours = False
     # Empty, only what a (perhaps killed) run writes, or a run's own config.toml.
     only_run_files = all(_run_file(name) for name in entries)

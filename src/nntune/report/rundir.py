@@ -9,8 +9,6 @@ settings and ``model.safetensors`` is loaded again.
 from __future__ import annotations
 
 import csv
-import json
-import tomllib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._files import read_json, read_toml
 from ..training.history import History
 from . import plots
 from ._markup import _Figure
@@ -45,10 +44,9 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{', '.join(RUN_FILES)}."
         )
     try:
-        with (folder / "config.toml").open("rb") as file:
-            settings = tomllib.load(file)
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        settings = read_toml(folder / "config.toml")
+        metrics = read_json(folder / "metrics.json")
+    except ValueError as error:
         raise ValueError(f"{folder}: a run file does not parse: {error}") from None
     if not isinstance(metrics, dict):
         raise ValueError(f"{folder / 'metrics.json'} must hold a JSON object.")
@@ -67,7 +65,7 @@ def read_history(run_dir: str | Path) -> History:
         ValueError: if neither history file can be read.
     """
     try:
-        document = json.loads((Path(run_dir) / "history.json").read_text("utf-8"))
+        document = read_json(Path(run_dir) / "history.json")
         return History.from_dict(document)
     except (OSError, ValueError):
         pass  # an older run directory: fall back to the CSV
@@ -82,7 +80,7 @@ def read_history(run_dir: str | Path) -> History:
     except (csv.Error, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not a history CSV: {error}") from None
     try:
-        saved = json.loads((path.parent / "checkpoint.json").read_text("utf-8"))
+        saved = read_json(path.parent / "checkpoint.json")
         if len(saved["history"]["epochs"]) == history.epochs_run:
             history.iterations = [float(v) for v in saved["history"]["iterations"]]
     except (OSError, ValueError, KeyError, TypeError):

@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
-from .._files import atomic_write_files, recover
+from .._files import atomic_write_files, read_json, read_regular, recover
 from ..trees import flatten, unflatten_like
 from .callbacks import Callback
 from .history import History
@@ -120,9 +120,9 @@ class Checkpoint(Callback):
         """
         where = self.config_path
         try:
-            document = json.loads(where.read_text(encoding="utf-8"))
-            payload = self.weights_path.read_bytes()
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            document = read_json(where, "JSON (an nntune checkpoint)")
+            payload = read_regular(self.weights_path, limit=None)
+        except (OSError, ValueError) as error:
             raise CheckpointError(
                 f"cannot read the checkpoint {where}: {error}"
             ) from None
