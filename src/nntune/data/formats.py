@@ -13,7 +13,7 @@ import contextlib
 import csv
 import importlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -77,20 +77,33 @@ def feature_names(n_features: int, target: str) -> list[str]:
 # CSV ---------------------------------------------------------------------------------
 
 
-def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawData:
-    """A header row, then one example per line; ``target`` names the label column."""
+def _csv_rows(source: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-empty line, read as it streams by."""
     try:
         with source.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file)
-            rows = [(reader.line_num, row) for row in reader if row]
+            for row in reader:
+                if row:
+                    yield reader.line_num, row
     except (UnicodeDecodeError, csv.Error) as error:
         raise unreadable(source, "UTF-8 CSV text", error) from None
-    if len(rows) < 2:
+
+
+def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawData:
+    """A header row, then one example per line; ``target`` names the label column.
+
+    The file is streamed twice (count the rows, then parse each into a preallocated
+    array), so the memory it takes is that of the parsed arrays, not of the text.
+    """
+    rows = _csv_rows(source)
+    first = next(rows, None)
+    count = sum(1 for _ in rows)
+    if first is None or count == 0:
         raise DataFileError(
             f"{source} needs a header row and at least one data row; it has "
-            f"{len(rows)} non-empty line(s)."
+            f"{0 if first is None else 1} non-empty line(s)."
         )
-    (_, header), body = rows[0], rows[1:]
+    header = first[1]
     name = target if target is not None else header[-1]
     if name not in header:
         raise DataFileError(
@@ -98,34 +111,51 @@ def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawDat
             "--target (target=) with one of them."
         )
     column = header.index(name)
-    for line, row in body:
+    features = [i for i in range(len(header)) if i != column]
+    X = np.empty((count, len(features)))
+    labels: list[str] = []
+    empty: list[int] = []
+    body = _csv_rows(source)
+    next(body)  # the header
+    parsed = 0
+    for r, (line, row) in enumerate(body):
+        parsed = r + 1
+        if r >= count:
+            break  # the file grew while it was read: refused below
         if len(row) != len(header):
             raise DataFileError(
                 f"{source}: line {line} has {len(row)} fields; the header has "
                 f"{len(header)}. Quote fields that contain commas."
             )
-    features = [i for i in range(len(header)) if i != column]
-    X = np.empty((len(body), len(features)))
-    for j, i in enumerate(features):
-        for r, (line, row) in enumerate(body):
+        for j, i in enumerate(features):
+            cell = row[i]
             try:
-                X[r, j] = float(row[i]) if row[i].strip() else np.nan
+                X[r, j] = float(cell) if cell.strip() else np.nan
             except ValueError:
                 raise DataFileError(
                     f"{source}: column {header[i]!r} is not numeric (line {line}: "
-                    f"{row[i]!r}). Encode categories as numbers or drop the column."
+                    f"{cell!r}). Encode categories as numbers or drop the column."
                 ) from None
-    labels = np.array([row[column].strip() for _, row in body])
-    empty = [line for (line, _), label in zip(body, labels, strict=True) if not label]
+        label = row[column].strip()
+        if not label:
+            empty.append(line)
+        labels.append(label)
+    if parsed != count:
+        raise DataFileError(
+            f"{source} changed while it was read ({count} rows, then {parsed}); "
+            "read it again once it is written."
+        )
     if empty:
         raise DataFileError(
             f"{source}: target column {name!r} is empty on {len(empty)} line(s) "
             f"(first: line {empty[0]}). Drop those rows or fill in their labels."
         )
+    values = np.array(labels)
+    del labels
     with contextlib.suppress(ValueError):  # text class names stay text
-        labels = labels.astype(np.float64)
+        values = values.astype(np.float64)
     names = tuple(header[i] for i in features)
-    return RawData(X, labels, None, "features", repr(name), names, name)
+    return RawData(X, values, None, "features", repr(name), names, name)
 
 
 def write_csv(data: Dataset, target: str, x_key: str, y_key: str) -> bytes:
