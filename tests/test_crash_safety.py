@@ -60,7 +60,11 @@ def test_a_kill_at_any_write_step_never_loses_the_run(tmp_path):
     expected = outcome(tmp_path / "reference")
     for step, folder in folders:
         assert outcome(folder) == expected, f"killed at write step {step}"
-        leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+        leftovers = [
+            p.name
+            for p in folder.iterdir()
+            if p.name.startswith(".") and p.name != ".nntune.lock"
+        ]
         assert leftovers == [], (step, leftovers)
 
 
@@ -174,3 +178,28 @@ def test_debug_works_after_the_subcommand(tmp_path):
     )
     assert "Traceback" in result.stderr
     assert "DataFileError" in result.stderr
+
+
+def test_two_runs_into_one_folder_do_not_mix(tmp_path):
+    import fcntl
+
+    folder = tmp_path / "run"
+    run_training(config(folder), progress="silent")
+    with open(folder / ".nntune.lock", "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another nntune run is writing into"):
+            run_training(config(folder), progress="silent")
+
+
+def test_an_unwritable_place_is_an_error_not_a_traceback(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = subprocess.run(
+        [NNTUNE, "train", "--epochs", "1", "--out", str(tmp_path / "file" / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ EXIT_USAGE = 2
 
 
 class _Group(click.Group):
-    """Turn user mistakes (ValueError) into a clean message and exit 2.
+    """Turn user mistakes (ValueError, OSError) into a clean message and exit 2.
 
     Anything else is a bug in nntune and keeps its traceback.
     """
@@ -30,7 +30,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ValueError as error:
+        except (ValueError, OSError) as error:
+            # OSError: a place that cannot be read or written (permissions, a full
+            # disk) is the user's to fix too, and says which file it is.
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"Error: {error}", err=True)

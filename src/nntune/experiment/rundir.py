@@ -18,9 +18,10 @@ here: workflows do not import the report layer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,13 @@ from ..training import (
     gradient_health,
 )
 from .config import TrainConfig
-from .trial import evaluate_sets, evaluate_test, prepare_data, train_trial
+from .trial import (
+    PreparedData,
+    evaluate_sets,
+    evaluate_test,
+    prepare_data,
+    train_trial,
+)
 
 __all__ = ["RUN_FILES", "RunResult", "check_run_folder", "run_training"]
 
@@ -67,6 +74,7 @@ RUN_FILES = frozenset(
         "report.html",
         "checkpoint.json",
         "checkpoint.safetensors",
+        ".nntune.lock",
     }
 )
 """The files a run folder holds."""
@@ -148,7 +156,7 @@ def run_training(
     run_dir = config.run_dir()
     check_run_folder(run_dir, force=force)
     prepared = prepare_data(config)
-    data, split = prepared.dataset, prepared.split
+    data = prepared.dataset
     every = config.checkpoint_every or max(1, config.epochs // 50)
     described = describe_data(data)
     # The data's own fingerprint too: a changed data file is not resumed.
@@ -156,10 +164,53 @@ def run_training(
     checkpoint = Checkpoint(
         run_dir / "checkpoint", every=every, fingerprint=fingerprint
     )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(run_dir):
+        return _run(
+            config,
+            prepared,
+            run_dir,
+            checkpoint,
+            described,
+            started,
+            progress=progress,
+            final_evaluation=final_evaluation,
+            callbacks=callbacks,
+        )
+
+
+@contextlib.contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock: two runs writing one folder would mix files."""
+    import fcntl
+
+    with open(run_dir / ".nntune.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"another nntune run is writing into {run_dir} right now; wait for it "
+                "to finish, or give this run another --out."
+            ) from None
+        yield
+
+
+def _run(
+    config: TrainConfig,
+    prepared: PreparedData,
+    run_dir: Path,
+    checkpoint: Checkpoint,
+    described: dict[str, Any],
+    started: float,
+    *,
+    progress: str,
+    final_evaluation: bool,
+    callbacks: Sequence[Callback],
+) -> RunResult:
+    data, split = prepared.dataset, prepared.split
     recovered = recover(run_dir)
     if checkpoint.exists():
         checkpoint.read()  # another run's checkpoint: refused before any write
-    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.toml", _toml(config.settings()))
     sample = split.train[:256]
     health = GradientHealth(
