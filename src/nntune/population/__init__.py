@@ -103,7 +103,7 @@ def member_states(
         own = copy.copy(model).init(
             in_features, seed=member.init_seed, dtype=model.dtype
         )
-        own.state = _copy_state(model.state) if model.built else own.state
+        own.state = _copy_state(model.state)  # the shared input statistics
         values: dict[str, Any] = {}
         for name in names:
             if name in member.hyperparams:
