@@ -387,7 +387,9 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     ``norm = sqrt(sum over every array of sum(g^2))``; if ``norm > max_norm`` every
     array is multiplied by ``max_norm / norm``, else left as is (the optax and Keras
     form; ``torch.nn.utils.clip_grad_norm_`` divides by ``norm + 1e-6`` instead). A
-    NaN or infinite norm gives NaN updates.
+    NaN or infinite norm gives NaN updates. For a stacked population the norm is
+    taken over all members together, so a clipped population differs from its
+    members' separate runs.
 
     Args:
         max_norm: The largest global norm let through (> 0).

@@ -159,7 +159,8 @@ def fit_population(
         members: one mapping per member, e.g. ``{"learning_rate": 0.01, "l2": 0.1,
             "keep_prob": 0.8, "init_seed": 3}``.
         optimizer: the optimizer (its per-member learning rate comes from the
-            member; its other hyperparameters are shared).
+            member; its other hyperparameters are shared). Leave out gradient
+            clipping: its global norm would be taken over all members together.
         epochs: passes over the training set.
         batch_size: examples per mini-batch.
         dev: optional ``(X_dev, y_dev)`` evaluated after every epoch.
