@@ -27,11 +27,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-COUNTS: dict[str, int] = {}
-
-
-def counted(name):
-    COUNTS[name] = COUNTS.get(name, 0) + 1
 
 
 def attempt(function, *args, **kwargs):
@@ -57,7 +52,6 @@ keys = st.sampled_from([s.name for s in SETTINGS] + ["bogus", "batch-size"])
 @FUZZ
 @given(st.dictionaries(keys, values, max_size=6))
 def test_any_config_is_accepted_or_refused_with_a_value_error(mapping):
-    counted("configs")
     mapping = {k: v for k, v in mapping.items() if v is not None}
     config, error = attempt(TrainConfig.from_mapping, mapping, source="fuzz.toml")
     if config is not None:
@@ -82,7 +76,6 @@ cells = st.one_of(
     rows=st.lists(st.lists(cells, max_size=5), max_size=6),
 )
 def test_any_csv_loads_or_says_what_is_wrong(tmp_path, header, rows):
-    counted("csv files")
     path = tmp_path / "fuzz.csv"
     lines = [",".join(header), *(",".join(row) for row in rows)]
     path.write_text("\n".join(lines) + "\n")
@@ -127,7 +120,6 @@ model_fields = st.sampled_from(
 def test_any_model_json_loads_or_raises_model_file_error(
     saved_model, tmp_path, field, value
 ):
-    counted("model.json variants")
     document = json.loads((saved_model / "model.json").read_text())
     target = document["model"]
     *parents, last = field.split("/")
@@ -283,8 +275,6 @@ def test_no_command_shows_a_traceback_on_bad_input(corpus, monkeypatch):
             if args[:2] == ["train", "--data"]:
                 # The message names the file, never an internal symptom.
                 assert Path(args[2]).name in shown, (args, shown)
-    counted("CLI commands")
-    COUNTS["CLI commands"] = tried
     assert tried >= 45
 
 

@@ -42,6 +42,7 @@ from .aliases import (
     optimizer_from_name,
     rmsprop,
 )
+from .clipping import clip_by_global_norm
 from .ewa import (
     ExponentialWeightedAverage,
     bias_correction,
@@ -78,7 +79,6 @@ from .transforms import (
     add_decayed_weights,
     apply_updates,
     chain,
-    clip_by_global_norm,
     scale_by_adam,
     scale_by_momentum,
     scale_by_rms,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._validation import check_real
+from .clipping import clip_by_global_norm
 from .ewa import check_decay
 from .learning_rate import scale_by_learning_rate
 from .schedules import Schedule
@@ -25,7 +26,6 @@ from .transforms import (
     GradientTransformation,
     add_decayed_weights,
     chain,
-    clip_by_global_norm,
     scale_by_adam,
     scale_by_momentum,
     scale_by_rms,
