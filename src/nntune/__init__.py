@@ -93,6 +93,10 @@ _LAZY = {
     "PreparedData": "experiment.trial",
     "TrialResult": "experiment.trial",
     "SETTINGS": "experiment.settings",
+    "tune": "tuning",
+    "open_study": "tuning",
+    "Space": "tuning",
+    "Study": "tuning",
 }
 
 
@@ -151,6 +155,8 @@ __all__ = [
     "TrainConfig",
     "TrainState",
     "TrainingDivergedError",
+    "Space",
+    "Study",
     "TrialResult",
     "__version__",
     "adam",
@@ -170,6 +176,7 @@ __all__ = [
     "momentum",
     "namespace",
     "numerical_gradient",
+    "open_study",
     "optim",
     "prepare_data",
     "random_key",
@@ -185,4 +192,5 @@ __all__ = [
     "to_torch",
     "train_dev_test_split",
     "train_trial",
+    "tune",
 ]

@@ -72,5 +72,6 @@ from . import evaluate as evaluate  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
 from . import report as report  # noqa: E402
 from . import train as train  # noqa: E402
+from . import tune as tune  # noqa: E402
 
 __all__ = ["main"]

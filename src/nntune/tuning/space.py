@@ -238,7 +238,7 @@ class Space:
         placed first, so a conditional one is kept only when its condition holds.
         """
         values: dict[str, Any] = {}
-        for name in self._ordered():
+        for name in self.ordered():
             if name in units and self.applies(name, values):
                 values[name] = self.dimensions[name].from_unit(units[name])
         return values
@@ -247,7 +247,8 @@ class Space:
         """The whole configuration: the base with the searched ``values``."""
         return {**self.base, **values}
 
-    def _ordered(self) -> list[str]:
+    def ordered(self) -> list[str]:
+        """The searched settings, those others' conditions depend on first."""
         conditions = {o for n in self.dimensions for o in BY_NAME[n].applies}
         return sorted(self.dimensions, key=lambda n: (n not in conditions, n))
 
