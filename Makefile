@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nntune-installed
 
-.PHONY: venv browser demo test lint typecheck pytest bench clean
+.PHONY: venv browser postgres demo test lint typecheck pytest bench clean
 
 venv: $(STAMP)
 
@@ -40,7 +40,15 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	}
 
-pytest: venv browser
+# The PostgreSQL study test starts its own server from Debian's binaries, which keeps
+# them in /usr/lib/postgresql/VERSION/bin, off PATH.
+postgres:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+	  echo "installing Debian's postgresql for the study storage test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	}
+
+pytest: venv browser postgres
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

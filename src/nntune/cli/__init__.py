@@ -71,6 +71,7 @@ from . import diagnose as diagnose  # noqa: E402
 from . import evaluate as evaluate  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
 from . import report as report  # noqa: E402
+from . import resume as resume  # noqa: E402
 from . import train as train  # noqa: E402
 from . import tune as tune  # noqa: E402
 

@@ -97,8 +97,25 @@ def config_from(config_file: Path | None, flags: dict[str, Any]) -> Any:
     is_flag=True,
     help="Write into --out even if it is a non-empty folder that is not an nntune run.",
 )
+@click.option(
+    "--from-study",
+    "from_study",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Retrain a trial of this study (the best unless --trial); flags override.",
+)
+@click.option(
+    "--trial", type=click.IntRange(min=0), help="The trial of --from-study to retrain."
+)
+@click.option("--storage", help="The --from-study study's database URL, if needed.")
 def train(
-    config_file: Path | None, as_json: bool, quiet: bool, force: bool, **flags: Any
+    config_file: Path | None,
+    as_json: bool,
+    quiet: bool,
+    force: bool,
+    from_study: Path | None,
+    trial: int | None,
+    storage: str | None,
+    **flags: Any,
 ) -> None:
     """Train a network and write its run directory.
 
@@ -107,11 +124,25 @@ def train(
     mini-batches. The run directory gets config.toml, model.safetensors + model.json,
     history.csv, metrics.json and a checkpoint; killing the command and starting it
     again with the same settings resumes from the last checkpoint.
+
+    With --from-study STUDY it retrains the best trial of a study (or --trial N)
+    with all of its settings, and evaluates it once on the test set.
     """
-    from ..experiment.rundir import run_training, write_metrics
+    from ..experiment.rundir import run_training
     from ..training import StopOnSignal, TrainingDivergedError
 
-    config = config_from(config_file, flags)
+    chosen: dict[str, Any] | None = None
+    if from_study is not None:
+        if config_file is not None:
+            raise ValueError(
+                "--from-study and --config both give the settings; use one of them "
+                "(flags still override either)."
+            )
+        config, chosen = _config_from_study(from_study, trial, storage, flags)
+    elif trial is not None or storage is not None:
+        raise ValueError("--trial and --storage go with --from-study STUDY.")
+    else:
+        config = config_from(config_file, flags)
     config.check_applicable()
     progress = "silent" if (quiet or as_json) else "auto"
     pause = StopOnSignal()
@@ -120,37 +151,80 @@ def train(
     except TrainingDivergedError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_FAILED_CHECK)
+    if chosen is not None:
+        result.metrics["from_study"] = chosen
+    finish_run(result, pause, as_json=as_json, quiet=quiet)
+
+
+_JSON_KEYS = (
+    "train",
+    "dev",
+    "test",
+    "final_evaluation",
+    "epochs_run",
+    "best_epoch",
+    "run_dir",
+    "restored_best",
+    "resumed_from_epoch",
+    "task",
+    "data",
+    "seconds",
+    "from_study",
+    "changes",
+    "lineage",
+)
+
+
+def finish_run(result: Any, pause: Any, *, as_json: bool, quiet: bool) -> None:
+    """Say how a run ended: paused (exit 130/143), or its report and summary."""
+    from ..experiment.rundir import write_metrics
+
     metrics = result.metrics
     if metrics.get("interrupted"):
         click.echo(
             f"Interrupted ({pause.received}) after epoch {metrics['epochs_run']}: the "
             f"checkpoint in {result.run_dir} is kept. Run the same command to "
-            "continue.",
+            f"continue, or change settings as you continue: nntune resume "
+            f"{result.run_dir} --learning-rate X.",
             err=True,
         )
         sys.exit(130 if pause.received == "SIGINT" else 143)
     _write_report(result.run_dir, metrics)
     write_metrics(result.run_dir, metrics)
     if as_json:
-        keys = (
-            "train",
-            "dev",
-            "test",
-            "final_evaluation",
-            "epochs_run",
-            "best_epoch",
-            "run_dir",
-            "restored_best",
-            "resumed_from_epoch",
-            "task",
-            "data",
-            "seconds",
+        click.echo(
+            json.dumps({key: metrics[key] for key in _JSON_KEYS if key in metrics})
         )
-        click.echo(json.dumps({key: metrics[key] for key in keys if key in metrics}))
     elif not quiet:
         _print_summary(metrics)
         for warning in metrics.get("warnings", []):
             click.echo(f"Warning: {warning}", err=True)
+
+
+def _config_from_study(
+    folder: Path, number: int | None, storage: str | None, flags: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """A study trial's settings (the best by default), then the flags given."""
+    from ..experiment.config import TrainConfig
+    from ..tuning import open_study
+
+    study = open_study(folder, storage)
+    record = study.best if number is None else study.trial(number)
+    if record.state != "complete":
+        raise ValueError(
+            f"trial {record.number} of {folder} is {record.state}, not complete; "
+            "retrain a completed trial (see `nntune report` for the list)."
+        )
+    settings = dict(record.settings)
+    settings.update({key: value for key, value in flags.items() if value is not None})
+    source = f"{folder} trial {record.number}"
+    chosen = {
+        "study": str(folder),
+        "trial": record.number,
+        "dev_error": record.value,
+        "params": record.params,
+    }
+    return TrainConfig.from_mapping(settings, source=source), chosen
 
 
 def _write_report(run_dir: Path, metrics: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import click
 from . import main
 
 
-class _StoppedError(Exception):
+class _StoppedError(KeyboardInterrupt):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
@@ -292,9 +292,15 @@ def _print_summary(folder: Path, records: list[Any], best: Any) -> None:
     console.print(table)
     failed = [r for r in records if r.state == "failed"]
     for record in failed[:3]:
-        console.print(f"trial {record.number} failed: {record.error}", markup=False)
-    if best is not None:
         console.print(
-            f"Next: nntune report {folder}  |  nntune train --from-study {folder}",
+            f"trial {record.number} failed: {record.error}",
             markup=False,
+            soft_wrap=True,
+        )
+    if best is not None:
+        console.print(f"Report: nntune report {folder}", markup=False, soft_wrap=True)
+        console.print(
+            f"Retrain the best and test it once: nntune train --from-study {folder}",
+            markup=False,
+            soft_wrap=True,
         )

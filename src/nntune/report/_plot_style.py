@@ -22,6 +22,7 @@ DPI = 100
 TRAIN_COLOR = "#1f77b4"
 DEV_COLOR = "#ff7f0e"
 BATCH_COLOR = "#6e7781"
+CHANGE_COLOR = "#8250df"
 PALETTE = (
     "#1f77b4",
     "#d62728",

@@ -107,6 +107,7 @@ def render_run_report(run_dir: str | Path, *, data: Dataset | None = None) -> st
     sections = [("summary", "Summary", _summary(settings, metrics))]
     sections += [_plot_section(*figure, notes) for figure in figures]
     sections += [
+        *_changes(history.changes, metrics),
         ("diagnosis", "Diagnosis", _diagnosis(metrics.get("diagnosis"))),
         ("gradient-health", "Gradient health", _health(metrics.get("gradient_health"))),
         ("warnings", "Warnings", _warnings(metrics.get("warnings"), notes)),
@@ -168,6 +169,42 @@ def _summary(settings: dict[str, Any], metrics: dict[str, Any]) -> str:
         facts.append(("Resumed from epoch", _num(metrics["resumed_from_epoch"])))
     info = _table(["", ""], [([_e(k), v], "") for k, v in facts], head=False)
     return f'<div class="tables">{sets}{info}</div>'
+
+
+def _changes(
+    changes: list[dict[str, Any]], metrics: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """The settings changed while training (babysitting), when there were any."""
+    if not changes:
+        return []
+    rows = [
+        (
+            [
+                _num(change.get("epoch")),
+                _e(str(change.get("setting", ""))),
+                _num(change.get("old")),
+                _num(change.get("new")),
+            ],
+            "",
+        )
+        for change in changes
+    ]
+    table = _table(["From epoch", "Setting", "Old", "New"], rows, numbers_from=2)
+    lineage = metrics.get("lineage") or []
+    steps = [
+        f"<li><code>{_e(str(item.get('command', '')))}</code> "
+        f'<span class="note">(epochs {_e(str(item.get("from_epoch")))}–'
+        f"{_e(str(item.get('to_epoch')))})</span></li>"
+        for item in lineage
+        if isinstance(item, dict)
+    ]
+    body = (
+        '<p class="note">Settings changed during the run (dashed lines on the '
+        "curves); each takes effect in the epoch shown.</p>" + table
+    )
+    if steps:
+        body += "<h3>Lineage</h3><ol>" + "".join(steps) + "</ol>"
+    return [("changes", "Changes during training", body)]
 
 
 def _diagnosis(diagnosis: Any) -> str:

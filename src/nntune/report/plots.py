@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from ..optim.ewa import smooth
 from ._plot_style import (
     BATCH_COLOR,
+    CHANGE_COLOR,
     DEV_COLOR,
     DPI,
     PALETTE,
@@ -112,6 +113,7 @@ def cost_curves(
                 label=f"mini-batch cost (EWA, β={beta:g})",
             )
         _epoch_lines(axes, history, epochs, "cost")
+        _change_lines(axes, history)
         _finish(axes, "Cost", "cost", best_epoch)
         if _spread(_column(history, "train_cost"), _column(history, "dev_cost")) > 100:
             axes.set_yscale("log")
@@ -131,6 +133,7 @@ def accuracy_curves(history: HistoryLike, *, best_epoch: int | None = None) -> b
 
     def draw(figure: Figure, axes: Axes) -> None:
         _epoch_lines(axes, history, epochs, "accuracy")
+        _change_lines(axes, history)
         _finish(axes, "Accuracy", "accuracy", best_epoch)
         _percent_axis(axes)
 
@@ -151,6 +154,7 @@ def learning_rate_curve(history: HistoryLike) -> bytes:
     def draw(figure: Figure, axes: Axes) -> None:
         marker = "o" if epochs.size <= 30 else None
         axes.plot(epochs, rates, color=TRAIN_COLOR, marker=marker, markersize=4)
+        _change_lines(axes, history)
         finite = rates[np.isfinite(rates)]
         if _spread(rates) > 10:
             axes.set_yscale("log")
@@ -341,6 +345,44 @@ def _epoch_lines(
             axes.plot(
                 epochs, values, color=color, linewidth=2, marker=marker, label=label
             )
+
+
+def _change_lines(axes: Axes, history: HistoryLike) -> None:
+    """Mark each change of a setting during training (``history.changes``).
+
+    A change takes effect in its epoch, so the line sits just before it.
+    """
+    changes = getattr(history, "changes", None) or []
+    labelled = False
+    for change in changes:
+        epoch = change.get("epoch") if isinstance(change, Mapping) else None
+        if not isinstance(epoch, int | float):
+            continue
+        text = f"{change.get('setting')}: {_short(change.get('old'))} → "
+        text += _short(change.get("new"))
+        axes.axvline(
+            epoch - 0.5,
+            color=CHANGE_COLOR,
+            linestyle="--",
+            linewidth=1.2,
+            label=None if labelled else "setting changed",
+        )
+        labelled = True
+        axes.annotate(
+            text,
+            xy=(epoch - 0.5, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color=CHANGE_COLOR,
+        )
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
 
 
 def _labels(y: Any) -> np.ndarray:

@@ -109,6 +109,9 @@ class Trainer:
             ValueError: for a value out of range or a name nothing holds.
         """
         old = _hyperparameter_values(self.train_state, values)
+        for name, value in old.items():
+            if value is None:  # not overridden yet: the model's own value
+                old[name] = _model_value(self.model, name)
         self.train_state = self.train_state.with_hyperparams(**values)
         for name, value in values.items():
             self.history.changes.append(
@@ -343,6 +346,17 @@ def _diverged(trainer: Trainer, value: float, epoch: int) -> None:
 def _plain(value: Any) -> Any:
     array = np.asarray(value)
     return array.item() if array.ndim == 0 else array.tolist()
+
+
+def _model_value(model: Sequential, name: str) -> Any:
+    """The model's own ``l2``, ``l1`` or (first dropout layer's) ``keep_prob``."""
+    if name in ("l2", "l1"):
+        return _plain(getattr(model, name))
+    if name == "keep_prob":
+        for layer in model.layers:
+            if hasattr(layer, "keep_prob"):
+                return _plain(layer.keep_prob)
+    return None
 
 
 def _hyperparameter_values(

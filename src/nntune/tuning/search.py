@@ -288,6 +288,7 @@ class _Search:
         self.drawn = sum(1 for r in records if r.retry_of is None)
         self.finished = [r for r in records if r.counted]
         running: dict[Future[TrialOutcome], tuple[Any, int]] = {}
+        starting: Any = None
         beat = time.monotonic()
         try:
             while True:
@@ -297,8 +298,10 @@ class _Search:
                     if proposal is None:
                         break
                     trial, spec, round_ = self._ask(*proposal)
-                    running[engine.submit(spec)] = (trial, round_)
+                    starting = trial  # the inline engine trains inside submit
                     self.emit(TuneEvent("started", trial.number))
+                    running[engine.submit(spec)] = (trial, round_)
+                    starting = None
                 if not running:
                     break
                 done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -312,7 +315,8 @@ class _Search:
         except BaseException:
             # Ctrl-C, SIGTERM or a crash of the search itself: the running trials
             # are interrupted (run again by the next search), never lost.
-            for trial, _ in running.values():
+            lost = [trial for trial, _ in running.values()]
+            for trial in [*lost, *([starting] if starting is not None else [])]:
                 self._interrupt(trial)
             raise
         finally:

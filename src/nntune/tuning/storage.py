@@ -140,6 +140,7 @@ def open_storage(storage: str | Path) -> Any:
         path = Path(text)
         return _journal_storage(path if path.suffix == ".journal" else path / JOURNAL)
     optuna = _optuna()
+    text = _with_installed_driver(text)
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if text.startswith("sqlite"):
         engine = {"connect_args": {"timeout": 60}}
@@ -162,6 +163,23 @@ def open_storage(storage: str | Path) -> Any:
         sqlalchemy.event.listen(rdb.engine, "connect", _sqlite_wal)
         rdb.engine.dispose()  # reconnect with WAL on
     return rdb
+
+
+def _with_installed_driver(url: str) -> str:
+    """``postgresql://`` with the PostgreSQL driver that is installed.
+
+    SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg (version 3); the
+    ``postgres`` extra installs psycopg2, so name it when psycopg is missing.
+    """
+    import importlib.util
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is None:
+        return url  # RDBStorage then says which driver is missing
+    return "postgresql+psycopg2://" + url.split("://", 1)[1]
 
 
 def redact(url: str) -> str:
