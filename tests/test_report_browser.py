@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from helpers import require, unavailable
-from nntune import TrainConfig, run_training
+from nntune import TrainConfig, run_training, tune
 from nntune.report import (
     read_history,
     read_run,
     write_comparison_report,
     write_run_report,
 )
+from nntune.report.study import write_study_report
 
 require("matplotlib")  # the report draws with it
 
@@ -98,6 +99,23 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="module")
+def study_report(tmp_path_factory) -> Path:
+    # Coarse to fine with a pruner and a diverging corner (plain gradient descent
+    # above a learning rate of about 10), so every kind of section and mark is drawn.
+    folder = tmp_path_factory.mktemp("browser-study") / "study"
+    space = {
+        "base": {"data": "moons", "epochs": 12, "layers": [8], "optimizer": "gd"},
+        "space": {
+            "learning_rate": {"log": [1e-2, 1e3]},
+            "batch_size": {"pow2": [16, 256]},
+            "keep_prob": {},
+        },
+    }
+    tune(space, study=folder, trials=9, strategy="coarse-to-fine", pruner="median")
+    return write_study_report(folder)
+
+
 def open_offline(browser: Any, path: Path, **options: Any) -> tuple[Any, list[str]]:
     """A page showing ``path`` with the network off; returns it and its problems."""
     context = browser.new_context(
@@ -147,3 +165,22 @@ def test_report_needs_no_javascript(browser, reports):
     assert problems == []
     assert len(boxes) == 5
     assert all(box and box["width"] > 600 and box["height"] > 300 for box in boxes)
+
+
+def test_study_report_renders_with_every_image(browser, study_report):
+    page, problems = open_offline(browser, study_report)
+    images = page.evaluate(IMAGES)
+    overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report-study.png", full_page=True)
+    page.context.close()
+    assert problems == []
+    assert overflow <= 0  # nothing sticks out sideways, not even the trials table
+    # 3 settings, history, importance, rounds, the best trial's cost and accuracy
+    assert len(images) == 8
+    for image in images:
+        assert image["complete"], image
+        assert image["natural"] == 640, image
+        assert image["width"] > 0, image
+        assert image["height"] > 0, image
+        assert image["shown"], image

@@ -89,3 +89,10 @@ def test_a_study_lives_in_postgres_and_continues_there(tmp_path: Path) -> None:
         assert best.state == "complete"
         assert best.value == min(values)
         assert best.number == more["best"]["number"]
+
+        report = subprocess.run(
+            [NNTUNE, "report", str(study)], capture_output=True, text=True, timeout=120
+        )
+        assert report.returncode == 0, report.stderr
+        page = (study / "report.html").read_text()
+        assert f"Best trial: {best.number}</h3>" in page  # read from PostgreSQL

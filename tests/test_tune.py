@@ -449,6 +449,12 @@ def test_the_ray_engine_runs_a_study_on_a_local_head(tmp_path):
     )
     ours = {r.number: r.dev["accuracy"] for r in study.trials}
     assert ours == {r.number: r.dev["accuracy"] for r in local.trials}
+    report = subprocess.run(
+        [NNTUNE, "report", tmp_path / "s"], capture_output=True, text=True, check=True
+    )
+    assert report.stdout.strip().endswith("report.html")
+    page = (tmp_path / "s" / "report.html").read_text()
+    assert f"Best trial: {study.best.number}</h3>" in page
 
 
 def _free_port() -> int:

@@ -28,9 +28,9 @@ def _resume_options(function: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress and no summary.")
 def resume(run_dir: Path, as_json: bool, quiet: bool, **flags: Any) -> None:
-    r"""Continue a paused run from its checkpoint, with changed settings.
+    """Continue a paused run from its checkpoint, with changed settings.
 
-    \b
+    
     nntune train --data moons --epochs 300 --out runs/watch   # Ctrl-C pauses it
     nntune resume runs/watch --learning-rate 0.001           # 10x lower from here
     nntune resume runs/watch --epochs 600                    # train longer

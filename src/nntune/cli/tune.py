@@ -181,9 +181,9 @@ def tune(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    r"""Search the settings of SPACE_FILE; the trials are kept in a study folder.
+    """Search the settings of SPACE_FILE; the trials are kept in a study folder.
 
-    \b
+    
     nntune tune space.toml --trials 30
     nntune tune space.toml --strategy coarse-to-fine --workers 2 --time 10m
     nntune report studies/space          # the study's HTML report

@@ -315,8 +315,10 @@ class _Search:
         except BaseException:
             # Ctrl-C, SIGTERM or a crash of the search itself: the running trials
             # are interrupted (run again by the next search), never lost.
-            lost = [trial for trial, _ in running.values()]
-            for trial in [*lost, *([starting] if starting is not None else [])]:
+            unfinished = [trial for trial, _ in running.values()]
+            if starting is not None:
+                unfinished.append(starting)
+            for trial in unfinished:
                 self._interrupt(trial)
             raise
         finally:
