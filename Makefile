@@ -49,7 +49,7 @@ postgres:
 	}
 
 pytest: venv browser postgres
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test: lint typecheck pytest
 

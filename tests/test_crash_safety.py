@@ -148,7 +148,7 @@ def test_a_signal_checkpoints_and_the_same_command_continues(tmp_path, sent, sta
     process.send_signal(sent)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == status, stderr
-    assert "Run the same command to continue." in stderr
+    assert "Run the same command to continue" in stderr
     assert "Traceback" not in stderr
     saved = json.loads(checkpoint.read_text())
     assert saved["stop_training"] is False

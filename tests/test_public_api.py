@@ -87,6 +87,11 @@ PUBLIC_API = {
     # scikit-learn estimators (loaded on first use)
     "NNClassifier",
     "NNRegressor",
+    # Tuning (lazy: Optuna is imported by a search, not by `import nntune`).
+    "tune",
+    "open_study",
+    "Space",
+    "Study",
 }
 
 
@@ -103,7 +108,7 @@ def test_import_nntune_loads_only_the_core():
     code = (
         "import sys, nntune; print(' '.join(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('nntune', 'sklearn', 'matplotlib', 'click', "
-        "'jax', 'torch', 'pandas', 'scipy'))))"
+        "'jax', 'torch', 'pandas', 'scipy', 'optuna', 'ray'))))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -112,5 +117,13 @@ def test_import_nntune_loads_only_the_core():
     for name in loaded:
         assert name.split(".")[0] == "nntune", name
         assert not name.startswith(
-            ("nntune.experiment", "nntune.cli", "nntune.report", "nntune.estimators")
+            (
+                "nntune.experiment",
+                "nntune.cli",
+                "nntune.report",
+                "nntune.estimators",
+                "nntune.tuning",
+                "optuna",
+                "ray",
+            )
         ), name
