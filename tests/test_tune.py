@@ -294,13 +294,13 @@ def test_a_killed_search_continues_to_exactly_its_trials(tmp_path):
         time.sleep(0.2)
         if (folder / "study.json").exists():
             done = sum(r.counted for r in open_study(folder).trials)
-            if done >= 15:
+            if done >= 20:
                 break
     assert process.poll() is None, "the search ended before it could be killed"
     process.kill()  # SIGKILL: no clean-up at all
     process.wait()
     killed = open_study(folder).trials
-    assert 15 <= sum(r.counted for r in killed) < 40
+    assert 20 <= sum(r.counted for r in killed) < 40
     assert any(r.state == "running" for r in killed)  # left running by the kill
     run_tune(*command[2:])
     records = open_study(folder).trials
@@ -463,3 +463,35 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_trial_whose_worker_dies_runs_again_in_a_new_worker(tmp_path, monkeypatch):
+    from nntune.tuning import engines
+
+    marker = tmp_path / "killed-once"
+
+    def kill_the_worker_once(spec):
+        if spec.number == 2 and not marker.exists():
+            marker.write_text("x")
+            os._exit(1)  # as the out-of-memory killer would
+
+    monkeypatch.setattr(engines, "_BEFORE_TRIAL", kill_the_worker_once)
+    study = tune(small_space(), study=tmp_path / "s", trials=6, workers=2)
+    records = study.trials
+    lost = {r.number: r for r in records if r.state == "interrupted"}
+    # A dead worker breaks the pool: the trial running beside it is lost too.
+    assert 2 in lost
+    assert set(lost) <= {1, 2, 3}
+    retries = {r.retry_of: r for r in records if r.retry_of is not None}
+    assert set(retries) == set(lost)
+    for number, record in lost.items():
+        assert "worker died" in record.error
+        assert retries[number].state == "complete"
+        assert retries[number].params == record.params
+    assert sum(r.state == "complete" for r in records) == 6
+
+
+def test_cmaes_searches_too(tmp_path):
+    require("cmaes")
+    study = tune(small_space(), study=tmp_path / "s", trials=6, strategy="cmaes")
+    assert sum(r.state == "complete" for r in study.trials) == 6

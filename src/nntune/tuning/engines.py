@@ -8,7 +8,9 @@ the search (:mod:`nntune.tuning.search`) alone reads and writes the study.
 - :class:`LocalEngine` ("caviar" on one machine): ``workers`` processes forked after
   the data were prepared, so they share them; each pins its BLAS threads to
   ``cores // workers`` so the workers do not oversubscribe the CPU, and dies with
-  the search (a killed search leaves no orphan training on).
+  the search (a killed search leaves no orphan training on). A trial whose worker
+  dies (killed, out of memory) is run again in new workers, with the trials that
+  were running beside it (a dead worker breaks the whole process pool).
 - :class:`RayEngine`: trials as Ray tasks on a cluster (``address="auto"`` or
   ``HOST:PORT``; none starts a local one). Ray reuses warm worker processes; the
   prepared data go into Ray's object store once; a task whose worker dies is
@@ -22,6 +24,7 @@ import os
 import queue as queue_module
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..experiment.trial import PreparedData
@@ -93,7 +96,13 @@ def _report_epoch(number: int, epoch: int, epochs: int) -> None:
             _WORKER_QUEUE.put_nowait((number, epoch, epochs))
 
 
+_BEFORE_TRIAL: Callable[[TrialSpec], None] | None = None
+"""A test seam: called in the worker before each trial (e.g. to kill the worker)."""
+
+
 def _run_in_worker(spec: TrialSpec) -> TrialOutcome:
+    if _BEFORE_TRIAL is not None:
+        _BEFORE_TRIAL(spec)
     return run_trial(spec, _WORKER_DATA, _report_epoch)
 
 
@@ -118,15 +127,21 @@ class LocalEngine:
         context = multiprocessing.get_context("fork")
         self._progress = context.SimpleQueue() if on_epoch is not None else None
         self._on_epoch = on_epoch
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(threads, data, self._progress),
-        )
+        self._options: dict[str, Any] = {
+            "max_workers": workers,
+            "mp_context": context,
+            "initializer": _init_worker,
+            "initargs": (threads, data, self._progress),
+        }
+        self._pool = ProcessPoolExecutor(**self._options)
 
     def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
-        return self._pool.submit(_run_in_worker, spec)
+        try:
+            return self._pool.submit(_run_in_worker, spec)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): new ones
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = ProcessPoolExecutor(**self._options)
+            return self._pool.submit(_run_in_worker, spec)
 
     def poll(self) -> None:
         """Pass the workers' epoch reports on to ``on_epoch``."""

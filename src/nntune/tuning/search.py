@@ -476,8 +476,11 @@ class _Search:
         }
         if outcome.error:
             result["error"] = outcome.error
-        trial.set_user_attr(RESULT_ATTR, result)
         states = optuna.trial.TrialState
+        if outcome.state == "lost":
+            self._lose(trial, outcome)
+            return
+        trial.set_user_attr(RESULT_ATTR, result)
         if outcome.state == "complete":
             self.study.optuna.tell(trial, outcome.value)
         elif outcome.state == "pruned":
@@ -489,6 +492,25 @@ class _Search:
         record = self.study.trial(trial.number)
         self.finished.append(record)
         self.emit(TuneEvent("finished", trial.number, record))
+
+    def _lose(self, trial: Any, outcome: TrialOutcome) -> None:
+        """A trial whose worker died: interrupted, and run again (twice at most)."""
+        import optuna
+
+        trial.set_user_attr(
+            RESULT_ATTR, {"interrupted": True, "error": outcome.error or "lost"}
+        )
+        self.study.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+        record = self.study.trial(trial.number)
+        self.emit(TuneEvent("finished", trial.number, record))
+        tries, first = 1, record
+        by_number = {r.number: r for r in self.study.trials}
+        while first.retry_of is not None and first.retry_of in by_number:
+            first, tries = by_number[first.retry_of], tries + 1
+        if tries < 3:
+            self.retries.append(record)
+        else:  # the same values lost their worker three times: counted, not retried
+            self.finished.append(record)
 
     def _interrupt(self, trial: Any) -> None:
         import optuna
@@ -508,6 +530,6 @@ def _outcome(future: Future[TrialOutcome], number: int) -> TrialOutcome:
     except Exception as error:  # the worker itself died (killed, out of memory)
         return TrialOutcome(
             number,
-            "failed",
-            error=f"its worker failed: {type(error).__name__}: {error}",
+            "lost",
+            error=f"its worker died: {type(error).__name__}: {error}",
         )

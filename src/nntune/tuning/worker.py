@@ -46,7 +46,8 @@ class TrialSpec:
 class TrialOutcome:
     """What a trial produced, as plain data.
 
-    ``state`` is ``complete``, ``pruned`` or ``failed``; ``value`` the final dev
+    ``state`` is ``complete``, ``pruned``, ``failed`` or ``lost`` (its worker
+    died: it is run again); ``value`` the final dev
     error (lower is better; None when failed); ``curve`` the dev error per epoch;
     ``history`` the per-epoch columns; ``error`` the failure's message.
     """
