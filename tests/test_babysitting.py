@@ -173,3 +173,89 @@ def test_resume_needs_a_run_with_a_checkpoint_and_dropout_for_keep_prob(tmp_path
         (run / name).unlink()
     refused = nntune("resume", run, "--epochs", 10, check=False)
     assert "no checkpoint to resume from" in refused.stderr
+
+
+class _KilledError(Exception):
+    pass
+
+
+class _DieAtFirstEpoch:
+    """A callback that stands for a kill before any epoch of the resume ran."""
+
+    order = 0
+    stateful = False
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_epoch_begin(self, trainer, epoch):
+        raise _KilledError
+
+    def on_train_end(self, trainer):
+        pass
+
+
+def test_a_resume_killed_before_its_first_epoch_keeps_its_changes(tmp_path):
+    from nntune.experiment.resume import resume_training
+    from nntune.experiment.rundir import run_training
+
+    config = TrainConfig.from_mapping({**SETTINGS, "epochs": 5, "out": str(tmp_path)})
+    run_training(config, progress="silent")
+    with pytest.raises(_KilledError):
+        resume_training(
+            tmp_path,
+            {"learning_rate": 0.002, "epochs": 12},
+            command="first",
+            progress="silent",
+            callbacks=[_DieAtFirstEpoch()],
+        )
+    result = resume_training(tmp_path, {}, command="second", progress="silent")
+    assert result.history.epochs_run == 12  # the killed resume's epochs
+    assert [(c["epoch"], c["new"]) for c in result.history.changes] == [(6, 0.002)]
+    first, second = result.metrics["lineage"]
+    assert first["command"] == "first"
+    assert first["interrupted"] is True
+    assert second["to_epoch"] == 12
+
+
+def test_with_a_decay_the_learning_rate_change_is_the_base_rate(tmp_path):
+    from nntune.experiment.resume import resume_training
+    from nntune.experiment.rundir import run_training
+
+    settings = {**SETTINGS, "decay": "exponential", "learning_rate": 0.05}
+    config = TrainConfig.from_mapping({**settings, "epochs": 10, "out": str(tmp_path)})
+    run_training(config, progress="silent")
+    result = resume_training(
+        tmp_path, {"learning_rate": 0.005, "epochs": 12}, progress="silent"
+    )
+    (change,) = result.history.changes
+    assert (change["old"], change["new"]) == (pytest.approx(0.05), 0.005)
+    rates = result.history.column("learning_rate")
+    per_epoch = rates[1] / rates[0]  # exponential decay: a constant factor
+    # Epoch 11 runs at the new base times the decay there, not at 0.005.
+    assert rates[10] == pytest.approx(0.005 * rates[9] / 0.05 * per_epoch, rel=1e-5)
+    assert rates[10] < 0.005
+
+
+def test_a_resume_killed_outright_keeps_its_changes(tmp_path):
+    from nntune.experiment.resume import resume_training
+    from nntune.experiment.rundir import run_training
+
+    config = TrainConfig.from_mapping({**SETTINGS, "epochs": 5, "out": str(tmp_path)})
+    run_training(config, progress="silent")
+    script = (
+        "import os, sys\n"
+        "from nntune.experiment.resume import resume_training\n"
+        "class Kill:\n"
+        "    order = 0\n"
+        "    stateful = False\n"
+        "    def on_train_begin(self, trainer): pass\n"
+        "    def on_epoch_begin(self, trainer, epoch): os._exit(9)\n"
+        "resume_training(sys.argv[1], {'learning_rate': 0.002, 'epochs': 12},\n"
+        "                command='first', progress='silent', callbacks=[Kill()])\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(tmp_path)])
+    assert killed.returncode == 9  # no clean-up ran: nothing saved the change
+    result = resume_training(tmp_path, {}, command="second", progress="silent")
+    assert result.history.epochs_run == 12
+    assert [(c["epoch"], c["new"]) for c in result.history.changes] == [(6, 0.002)]

@@ -495,3 +495,76 @@ def test_cmaes_searches_too(tmp_path):
     require("cmaes")
     study = tune(small_space(), study=tmp_path / "s", trials=6, strategy="cmaes")
     assert sum(r.state == "complete" for r in study.trials) == 6
+
+
+def test_a_study_name_taken_by_another_search_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    tune(small_space(), study=tmp_path / "a" / "study", trials=2, storage=url)
+    other = Space.from_mapping(
+        {"batch_size": {"pow2": [16, 64]}},
+        {"data": "moons", "epochs": 5, "layers": (8,)},
+    )
+    with pytest.raises(ValueError, match="already has a study named 'study'"):
+        tune(other, study=tmp_path / "b" / "study", trials=2, storage=url)
+    assert not (tmp_path / "b" / "study" / "study.json").exists()
+    # The same search from another folder (another machine) joins it.
+    joined = tune(small_space(), study=tmp_path / "c" / "study", trials=3, storage=url)
+    assert [r.number for r in joined.trials] == [0, 1, 2]
+
+
+def test_two_searches_on_one_study_share_its_budget_and_draws(tmp_path):
+    space = space_file(tmp_path, epochs=60)
+    command = [NNTUNE, "tune", space, "--trials", "6", "--workers", "1"]
+    command += ["--out", tmp_path / "s", "--quiet"]
+    first = subprocess.Popen(command)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "s" / "study.journal").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = subprocess.Popen(command)
+    assert first.wait(timeout=120) == 0
+    assert second.wait(timeout=120) == 0
+    records = open_study(tmp_path / "s").trials
+    complete = [r for r in records if r.state == "complete"]
+    # Each search checks the study's count before it starts a trial; only two
+    # checks in the same instant can start one trial more.
+    assert 6 <= len(complete) <= 7
+    drawn = [tuple(sorted(r.params.items())) for r in complete]
+    assert len(set(drawn)) == len(drawn)  # no configuration trained twice
+
+
+def test_a_long_trial_keeps_its_heartbeat(tmp_path, monkeypatch):
+    from nntune.tuning import heartbeat
+
+    monkeypatch.setattr(heartbeat, "BEAT_SECONDS", 0.05)
+    study = tune(small_space(epochs=300), study=tmp_path / "s", trials=1)
+    trial = study.optuna.trials[0]
+    beat = trial.user_attrs["nntune_heartbeat"]
+    assert beat > trial.datetime_start.timestamp() + 0.1  # refreshed while it trained
+
+
+def test_a_partial_grid_spreads_over_the_whole_grid(tmp_path):
+    study = tune(
+        small_space(), study=tmp_path / "s", strategy="grid", trials=4, grid_points=3
+    )
+    rates = [r.params["learning_rate"] for r in study.trials]
+    assert len(study.trials) == 4
+    assert len({tuple(sorted(r.params.items())) for r in study.trials}) == 4
+    assert len(set(rates)) >= 2  # not the first corner of the grid only
+
+
+def test_coarse_to_fine_continued_with_more_trials_adds_rounds(tmp_path):
+    folder = tmp_path / "s"
+    options = {"strategy": "coarse-to-fine", "rounds": 3}
+    tune(small_space(), study=folder, trials=6, **options)
+    study = tune(small_space(), study=folder, trials=10, **options)
+    assert [r.round for r in study.trials] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert [r["parent"] for r in study.rounds] == [None, 0, 1, 2, 3]
+
+
+def test_data_settings_cannot_be_searched(tmp_path):
+    space = Space.from_mapping(
+        {"seed": {"int": [0, 5]}}, {"data": "moons", "epochs": 5, "layers": (4,)}
+    )
+    with pytest.raises(ValueError, match="use init_seed or shuffle_seed"):
+        tune(space, study=tmp_path / "s", trials=2)

@@ -41,7 +41,7 @@ def resume(run_dir: Path, as_json: bool, quiet: bool, **flags: Any) -> None:
     curves; the run's lineage (each command and its epochs) goes to metrics.json.
     Changes to the network, the data or the optimizer are refused with the reason.
     """
-    from ..experiment.rundir import resume_training
+    from ..experiment.resume import resume_training
     from ..experiment.settings import render_flags
     from ..training import StopOnSignal, TrainingDivergedError
 

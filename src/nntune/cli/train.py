@@ -216,6 +216,8 @@ def _config_from_study(
             "retrain a completed trial (see `nntune report` for the list)."
         )
     settings = dict(record.settings)
+    # Each retrained trial gets its own folder (a space's [base] out is not one).
+    settings["out"] = str(Path("runs") / f"{study.name}-trial-{record.number}")
     settings.update({key: value for key, value in flags.items() if value is not None})
     source = f"{folder} trial {record.number}"
     chosen = {

@@ -21,10 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from ..training import (
     gradient_health,
 )
 from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from .resume import Resume
 from .trial import (
     PreparedData,
     evaluate_sets,
@@ -50,15 +53,7 @@ from .trial import (
     train_trial,
 )
 
-__all__ = [
-    "LIVE_SETTINGS",
-    "LOOP_SETTINGS",
-    "RUN_FILES",
-    "RunResult",
-    "check_run_folder",
-    "resume_training",
-    "run_training",
-]
+__all__ = ["RUN_FILES", "RunResult", "check_run_folder", "run_training"]
 
 
 @dataclass
@@ -138,7 +133,7 @@ def run_training(
     final_evaluation: bool = True,
     force: bool = False,
     callbacks: Sequence[Callback] = (),
-    resume: _Resume | None = None,
+    resume: Resume | None = None,
 ) -> RunResult:
     """Split the data, build and train the model, write the run directory.
 
@@ -177,14 +172,16 @@ def run_training(
         run_dir / "checkpoint", every=every, fingerprint=fingerprint
     )
     if resume is not None:
-        callbacks = [*callbacks, _ApplyChanges(resume.live, checkpoint)]
+        callbacks = [*callbacks, resume.callback(checkpoint)]
     run_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(run_dir):
-        if resume is not None and not checkpoint.exists():
-            raise ValueError(
-                f"{run_dir} has no checkpoint to resume from; `nntune train` writes "
-                "one (checkpoint.json and checkpoint.safetensors)."
-            )
+        if resume is not None:
+            if not checkpoint.exists():
+                raise ValueError(
+                    f"{run_dir} has no checkpoint to resume from; `nntune train` "
+                    "writes one (checkpoint.json and checkpoint.safetensors)."
+                )
+            resume.begin(run_dir, int(checkpoint.read()[0]["epoch"]))
         result = _run(
             config,
             prepared,
@@ -198,194 +195,8 @@ def run_training(
             start=start,
         )
         if resume is not None:
-            _record_lineage(result, resume, checkpoint.resumed_from)
+            resume.end(result, checkpoint.resumed_from)
         return result
-
-
-LIVE_SETTINGS = ("learning_rate", "l2", "keep_prob")
-"""Settings a paused run can continue with, changed from the next step on."""
-
-LOOP_SETTINGS = (
-    "epochs",
-    "batch_size",
-    "early_stopping",
-    "patience",
-    "checkpoint_every",
-)
-"""Settings of the training loop a paused run can continue with, changed."""
-
-_REFUSED = {
-    "changes the network, so the paused weights do not fit it; start a new run": (
-        "layers",
-        "activation",
-        "init",
-        "batch_norm",
-        "standardize",
-        "dtype",
-    ),
-    "changes the data or its split, so the run would be scored on other examples": (
-        "data",
-        "n_samples",
-        "target",
-        "x_key",
-        "y_key",
-        "task",
-        "dev",
-        "test",
-        "train_dev",
-        "augment",
-        "seed",
-        "data_seed",
-        "split_seed",
-        "init_seed",
-        "shuffle_seed",
-    ),
-    "is part of the optimizer built when the run started (its state would not "
-    "fit); change the learning rate, or start a new run": (
-        "optimizer",
-        "beta",
-        "beta1",
-        "beta2",
-        "epsilon",
-        "weight_decay",
-        "clip_norm",
-        "decay",
-        "decay_rate",
-        "decay_interval",
-    ),
-    "is the run's own folder: resume writes into RUN": ("out",),
-}
-
-
-@dataclass(frozen=True)
-class _Resume:
-    start: TrainConfig
-    live: dict[str, Any]
-    changes: dict[str, Any]
-    command: str
-    lineage: list[dict[str, Any]]
-
-
-class _ApplyChanges(Callback):
-    """After the checkpoint is restored: go on training, with the changed settings."""
-
-    order = 101  # after Checkpoint (100) restored the run
-
-    def __init__(self, live: dict[str, Any], checkpoint: Checkpoint) -> None:
-        self.live, self.checkpoint = live, checkpoint
-        self.began = 0
-
-    def on_train_begin(self, trainer: Any) -> None:
-        trainer.stop_training, trainer.stop_reason = False, None
-        trainer.interrupted = False
-        self.began = trainer.epoch
-        if self.live:
-            trainer.set_hyperparams(**self.live)
-
-    def on_train_end(self, trainer: Any) -> None:
-        if trainer.epoch == self.began and self.live:
-            self.checkpoint.save(trainer)  # no epoch ran: keep the changes anyway
-
-
-def resume_training(
-    run_dir: str | Path,
-    changes: Mapping[str, Any],
-    *,
-    command: str = "",
-    progress: str = "auto",
-    final_evaluation: bool = True,
-    callbacks: Sequence[Callback] = (),
-) -> RunResult:
-    """Continue a paused (or finished) run from its checkpoint, with changes.
-
-    Babysitting ("pandas"): watch a run, pause it (Ctrl-C or SIGTERM keep its
-    checkpoint), and continue it with, say, a learning rate ten times lower. The
-    settings of :data:`LIVE_SETTINGS` change from the next step on and each change
-    is recorded in the history (epoch, old and new value) and marked on the report's
-    curves; :data:`LOOP_SETTINGS` change the rest of the loop (``epochs`` is the
-    total). Everything else is refused with the reason. The run's ``config.toml``
-    stays the settings it started with; ``metrics.json`` gets the lineage (each
-    command and the epochs it ran).
-
-    A run paused at epoch 100 and continued with ``learning_rate=0.001`` computes
-    exactly what a run given a piecewise-constant schedule (0.01, then 0.001 from
-    epoch 101) computes from the start.
-
-    Raises:
-        ValueError: for a folder with no run or no checkpoint, or a refused change.
-    """
-    from .._files import read_toml
-
-    folder = Path(run_dir)
-    try:
-        stored = read_toml(folder / "config.toml")
-    except FileNotFoundError:
-        raise ValueError(
-            f"{folder} is not an nntune run folder (no config.toml); `nntune train "
-            "--out FOLDER` writes one."
-        ) from None
-    start = TrainConfig.from_mapping(stored, source=str(folder / "config.toml"))
-    wanted = {key.replace("-", "_"): value for key, value in changes.items()}
-    for reason, names in _REFUSED.items():
-        refused = sorted(set(wanted) & set(names))
-        if refused:
-            raise ValueError(f"cannot resume with {', '.join(refused)}: it {reason}.")
-    unknown = sorted(set(wanted) - set(LIVE_SETTINGS) - set(LOOP_SETTINGS))
-    if unknown:
-        raise ValueError(
-            f"cannot resume with {', '.join(unknown)}; a run continues with changes "
-            f"to {', '.join(LIVE_SETTINGS + LOOP_SETTINGS)}."
-        )
-    if "keep_prob" in wanted and start.keep_prob >= 1:
-        raise ValueError(
-            "cannot resume with keep_prob: the run started without dropout "
-            "(keep_prob = 1), so its network has no dropout layers; start a new run."
-        )
-    loop: dict[str, Any] = {}
-    lineage = _previous_lineage(folder)  # read before the run rewrites metrics.json
-    for entry in lineage:
-        loop.update(
-            {k: v for k, v in entry.get("changes", {}).items() if k in LOOP_SETTINGS}
-        )
-    loop.update({k: v for k, v in wanted.items() if k in LOOP_SETTINGS})
-    live = {k: v for k, v in wanted.items() if k in LIVE_SETTINGS}
-    config = TrainConfig.from_mapping(
-        {**start.settings(), **loop, "out": str(folder)}, source="the changes"
-    )
-    for name, value in live.items():  # checked as the table checks them
-        TrainConfig.from_mapping({**start.settings(), name: value}, source="changes")
-    return run_training(
-        config,
-        progress=progress,
-        final_evaluation=final_evaluation,
-        callbacks=callbacks,
-        resume=_Resume(start, live, dict(wanted), command, lineage),
-    )
-
-
-def _previous_lineage(folder: Path) -> list[dict[str, Any]]:
-    try:
-        metrics = json.loads(read_regular(folder / "metrics.json"))
-    except (OSError, ValueError):
-        return []
-    lineage = metrics.get("lineage") if isinstance(metrics, dict) else None
-    return (
-        [e for e in lineage if isinstance(e, dict)] if isinstance(lineage, list) else []
-    )
-
-
-def _record_lineage(result: RunResult, resume: _Resume, from_epoch: int | None) -> None:
-    lineage = list(resume.lineage)
-    lineage.append(
-        {
-            "command": resume.command,
-            "changes": resume.changes,
-            "from_epoch": from_epoch,
-            "to_epoch": result.history.epochs_run,
-        }
-    )
-    result.metrics["lineage"] = lineage
-    write_metrics(result.run_dir, result.metrics)
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ from .ewa import (
 from .inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
 from .learning_rate import (
     LearningRateState,
+    base_learning_rate,
     current_learning_rate,
     scale_by_learning_rate,
     scale_learning_rate,
@@ -101,6 +102,7 @@ __all__ = [
     "adamw",
     "add_decayed_weights",
     "apply_updates",
+    "base_learning_rate",
     "bias_correction",
     "chain",
     "clip_by_global_norm",

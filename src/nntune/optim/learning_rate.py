@@ -29,6 +29,7 @@ from .transforms import GradientTransformation, counter
 
 __all__ = [
     "LearningRateState",
+    "base_learning_rate",
     "current_learning_rate",
     "scale_by_learning_rate",
     "scale_learning_rate",
@@ -301,6 +302,27 @@ def current_learning_rate(opt_state: Any) -> float:
     if found is None:
         raise _no_learning_rate(opt_state)
     value = np.asarray(found.value)
+    return float(value) if value.ndim == 0 else value  # type: ignore[return-value]
+
+
+def base_learning_rate(opt_state: Any) -> float:
+    """Return the schedule's base rate (what :func:`set_learning_rate` sets).
+
+    For a constant rate it is the rate; with a decay, the rate of epoch ``e`` is the
+    base times the decay at ``e``.
+
+    Raises:
+        ValueError: if the state has no :class:`LearningRateState`.
+
+    Example:
+        >>> state = scale_by_learning_rate(0.1).init({})
+        >>> base_learning_rate(set_learning_rate(state, 0.01))
+        0.01
+    """
+    found = _first_learning_rate_state(opt_state)
+    if found is None:
+        raise _no_learning_rate(opt_state)
+    value = np.asarray(found.learning_rate)
     return float(value) if value.ndim == 0 else value  # type: ignore[return-value]
 
 

@@ -20,7 +20,12 @@ from ..backend import Params, State, namespace
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
-from ..optim import GradientTransformation, adam, current_learning_rate
+from ..optim import (
+    GradientTransformation,
+    adam,
+    base_learning_rate,
+    current_learning_rate,
+)
 from .callbacks import Callback, ProgressBar
 from .history import History
 from .state import TrainState
@@ -103,7 +108,9 @@ class Trainer:
 
         Each change is appended to ``history.changes`` with the epoch it takes
         effect in (counted from 1), the old and the new value; the learning rate's
-        change shows in the next history rows too.
+        change shows in the next history rows too. For the learning rate both are
+        the schedule's base rate: with a decay, an epoch's rate is the base times
+        the decay at that epoch.
 
         Raises:
             ValueError: for a value out of range or a name nothing holds.
@@ -367,7 +374,9 @@ def _hyperparameter_values(
 
     found: dict[str, Any] = {}
     if "learning_rate" in names:
-        found["learning_rate"] = _plain(current_learning_rate(state.opt_state))
+        # The base rate, as set_hyperparams sets it (with a decay, the rate of an
+        # epoch is the base times the decay there).
+        found["learning_rate"] = _plain(base_learning_rate(state.opt_state))
     for name, value in state.hyperparams.items():
         found[name] = _plain(value)
 

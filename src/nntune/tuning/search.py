@@ -39,8 +39,10 @@ import numpy as np
 from ..experiment.config import TrainConfig
 from ..experiment.trial import PreparedData, prepare_data
 from .engines import ENGINES, InlineEngine, LocalEngine, RayEngine
+from .heartbeat import Heartbeat
 from .pruning import PRUNERS, rule_for
-from .space import Dimension, Space, load_space
+from .sampling import check_sampler_packages, distribution, model_based
+from .space import Space, load_space
 from .strategies import grid, zoom
 from .study import (
     HEARTBEAT_ATTR,
@@ -56,7 +58,6 @@ from .worker import TrialOutcome, TrialSpec
 __all__ = ["STRATEGIES", "TuneEvent", "parse_duration", "tune"]
 
 STRATEGIES = ("random", "grid", "coarse-to-fine", "tpe", "cmaes", "gp")
-_BEAT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -163,11 +164,25 @@ def tune(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     if strategy in ("cmaes", "gp"):
-        _check_sampler_packages(strategy)
+        check_sampler_packages(strategy)
+    from ..experiment.trial import DATA_SETTINGS
+
+    data_settings = sorted(set(space.dimensions) & {*DATA_SETTINGS, "out"})
+    if data_settings:
+        raise ValueError(
+            f"{', '.join(data_settings)} cannot be searched: every trial of a study "
+            "is scored on the same data and split (and writes no folder). Fix them in "
+            "[base]; to search seeds, use init_seed or shuffle_seed."
+        )
     points = grid(space, grid_points) if strategy == "grid" else []
     budget = trials if trials is not None else (len(points) if points else 20)
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"trials must be an integer >= 1; got {trials!r}.")
+    if points and budget < len(points):
+        # Part of a grid: its points in a seeded random order, so that the trials
+        # spread over the whole grid rather than its first corner.
+        order = np.random.default_rng(seed).permutation(len(points))
+        points = [points[i] for i in order]
     seconds = parse_duration(time_limit)
     prepared = _prepare(space)
     options = {
@@ -196,18 +211,6 @@ def _as_space(space: Mapping[str, Any] | str | Path) -> Space:
     return Space.from_mapping(space)
 
 
-def _check_sampler_packages(strategy: str) -> None:
-    needed = {"cmaes": ["cmaes"], "gp": ["torch", "scipy"]}[strategy]
-    import importlib.util
-
-    missing = [name for name in needed if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ValueError(
-            f"the {strategy} strategy is Optuna's and needs {', '.join(missing)}, "
-            f"which is not installed (pip install {' '.join(missing)}); or use tpe."
-        )
-
-
 def _prepare(space: Space) -> PreparedData:
     """Check the base settings and one draw, and prepare the data once."""
     config = TrainConfig.from_mapping(space.base, source="the space's [base]")
@@ -219,26 +222,6 @@ def _prepare(space: Space) -> PreparedData:
             "in [base] (e.g. dev = 0.2)."
         )
     return prepared
-
-
-def _distribution(dimension: Dimension) -> Any:
-    """The Optuna distribution a setting's values are stored under."""
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    if dimension.scale == "choice":
-        return CategoricalDistribution(list(dimension.choices))
-    if dimension.scale == "pow2":
-        values = [dimension.from_unit(i / 64) for i in range(65)]
-        return CategoricalDistribution(sorted(set(values)))
-    if dimension.scale in ("int", "int_log"):
-        log = dimension.scale == "int_log"
-        return IntDistribution(int(dimension.low), int(dimension.high), log=log)
-    log = dimension.scale == "log"
-    return FloatDistribution(float(dimension.low), float(dimension.high), log=log)
 
 
 class _Search:
@@ -259,7 +242,7 @@ class _Search:
         self.on_event = on_event
         self.stopping = False
         self.distributions = {
-            name: _distribution(d) for name, d in self.space.dimensions.items()
+            name: distribution(d) for name, d in self.space.dimensions.items()
         }
         self.epochs = int(TrainConfig.from_mapping(self.space.base).epochs)
 
@@ -277,41 +260,34 @@ class _Search:
     # -- the loop ---------------------------------------------------------------
 
     def run(self, engine: Any) -> None:
-        records = self.study.trials
         for lost in self.study.recover():
             self.emit(TuneEvent("recovered", lost.number, lost))
-        records = self.study.trials
-        retried = {r.retry_of for r in records if r.retry_of is not None}
-        self.retries = [
-            r for r in records if r.state == "interrupted" and r.number not in retried
-        ]
-        self.drawn = sum(1 for r in records if r.retry_of is None)
-        self.finished = [r for r in records if r.counted]
+        self.finished = [r for r in self.study.trials if r.counted]
         running: dict[Future[TrialOutcome], tuple[Any, int]] = {}
         starting: Any = None
-        beat = time.monotonic()
+        beats = Heartbeat()
         try:
-            while True:
-                engine.poll()
-                while self._may_start(running, engine.workers):
-                    proposal = self._propose(running)
-                    if proposal is None:
+            with beats:
+                while True:
+                    engine.poll()
+                    while self._may_start(running, engine.workers):
+                        started = self._start(running)
+                        if started is None:
+                            break
+                        trial, spec, round_ = started
+                        starting = trial  # the inline engine trains inside submit
+                        beats.add(trial)
+                        self.emit(TuneEvent("started", trial.number))
+                        running[engine.submit(spec)] = (trial, round_)
+                        starting = None
+                    if not running:
                         break
-                    trial, spec, round_ = self._ask(*proposal)
-                    starting = trial  # the inline engine trains inside submit
-                    self.emit(TuneEvent("started", trial.number))
-                    running[engine.submit(spec)] = (trial, round_)
-                    starting = None
-                if not running:
-                    break
-                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    trial, _ = running.pop(future)
-                    self._tell(trial, _outcome(future, trial.number))
-                if time.monotonic() - beat > _BEAT_SECONDS:
-                    beat = time.monotonic()
-                    for trial, _ in running.values():
-                        trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+                    done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        trial, _ = running[future]
+                        self._tell(trial, _outcome(future, trial.number))
+                        beats.remove(trial)
+                        del running[future]  # only now: a signal mid-tell interrupts
         except BaseException:
             # Ctrl-C, SIGTERM or a crash of the search itself: the running trials
             # are interrupted (run again by the next search), never lost.
@@ -325,45 +301,75 @@ class _Search:
             engine.close()
 
     def _may_start(self, running: Mapping[Any, Any], workers: int) -> bool:
-        if self.stopping:
+        """Whether to start a trial now: the study's count, with every search's."""
+        if self.stopping or len(running) >= workers:
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return False
-        started = len(self.finished) + len(running)
-        return len(running) < workers and started < self.budget
+        import optuna
+
+        states = optuna.trial.TrialState
+        busy = self.study.optuna.get_trials(
+            deepcopy=False, states=(states.RUNNING, states.COMPLETE, states.PRUNED)
+        )
+        failed = self.study.optuna.get_trials(deepcopy=False, states=(states.FAIL,))
+        counted_failures = sum(
+            1
+            for t in failed
+            if not t.user_attrs.get(RESULT_ATTR, {}).get("interrupted")
+        )
+        return len(busy) + counted_failures < self.budget
 
     # -- proposing ----------------------------------------------------------------
 
-    def _propose(
+    def _start(
         self, running: Mapping[Any, tuple[Any, int]]
-    ) -> tuple[dict[str, Any], int, int | None] | None:
-        """The next trial's values, round and the trial it retries (None: wait)."""
-        if self.retries:
-            lost = self.retries.pop(0)
-            return lost.params, lost.round, lost.number
+    ) -> tuple[Any, TrialSpec, int] | None:
+        """Ask the study for the next trial and give it its values (None: wait)."""
+        records = self.study.trials
+        retried = {r.retry_of for r in records if r.retry_of is not None}
+        retry = next(
+            (
+                r
+                for r in records
+                if r.state == "interrupted" and r.number not in retried
+            ),
+            None,
+        )
         strategy = self.options["strategy"]
-        slot = self.drawn
-        if strategy == "grid":
+        slot = sum(1 for r in records if r.retry_of is None)  # this original draw
+        round_ = 0
+        if retry is not None:
+            values, round_ = retry.params, retry.round
+        elif strategy == "grid":
             if slot >= len(self.points):
                 return None
-            self.drawn += 1
-            return self.points[slot], 0, None
-        round_ = 0
-        space = self.space
-        if strategy == "coarse-to-fine":
-            per_round = math.ceil(self.budget / self.options["rounds"])
-            round_ = min(slot // per_round, self.options["rounds"] - 1)
-            earlier = [r for _, r in running.values() if r < round_]
-            if earlier:
-                return None  # a round starts when the one before it has finished
-            space = self._round_space(round_)
-        rng = np.random.default_rng([self.options["seed"], slot])
-        if strategy in ("random", "coarse-to-fine"):
-            values = space.sample(rng)
+            values = self.points[slot]
         else:
-            values = self._model_based(int(rng.integers(2**31)))
-        self.drawn += 1
-        return values, round_, None
+            if strategy == "coarse-to-fine":
+                round_ = slot // self._per_round()
+                if any(r < round_ for _, r in running.values()):
+                    return None  # a round starts when the one before it has ended
+                space = self._round_space(round_)
+            else:
+                space = self.space
+            rng = np.random.default_rng([self.options["seed"], slot])
+            if strategy in ("random", "coarse-to-fine"):
+                values = space.sample(rng)
+            else:
+                values = model_based(
+                    self.space, self.finished, strategy, int(rng.integers(2**31))
+                )
+        return self._ask(values, round_, None if retry is None else retry.number)
+
+    def _per_round(self) -> int:
+        """Coarse to fine's trials per round, fixed when the study began."""
+        stored = self.study.optuna.user_attrs.get("trials_per_round")
+        if isinstance(stored, int) and stored > 0:
+            return stored
+        per_round = math.ceil(self.budget / int(self.options["rounds"]))
+        self.study.optuna.set_user_attr("trials_per_round", per_round)
+        return int(per_round)
 
     def _round_space(self, round_: int) -> Space:
         rounds = self.study.rounds
@@ -386,57 +392,6 @@ class _Search:
         }
         self.study.optuna.set_user_attr("rounds", [*rounds, entry])
         return space
-
-    def _model_based(self, seed: int) -> dict[str, Any]:
-        import optuna
-        from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-        strategy = self.options["strategy"]
-        sampler: Any
-        if strategy == "tpe":
-            sampler = optuna.samplers.TPESampler(seed=seed)
-        elif strategy == "cmaes":
-            sampler = optuna.samplers.CmaEsSampler(
-                seed=seed, warn_independent_sampling=False
-            )
-        else:
-            sampler = optuna.samplers.GPSampler(seed=seed)
-        units = optuna.create_study(sampler=sampler)
-        dimensions = self.space.dimensions
-
-        def unit_distribution(name: str) -> Any:
-            dimension = dimensions[name]
-            if dimension.scale == "choice":
-                return CategoricalDistribution(list(dimension.choices))
-            return FloatDistribution(0.0, 1.0)
-
-        for record in self.finished:
-            if record.value is None or not record.params.keys() <= dimensions.keys():
-                continue
-            params = {
-                name: value
-                if dimensions[name].scale == "choice"
-                else dimensions[name].to_unit(value)
-                for name, value in record.params.items()
-            }
-            units.add_trial(
-                optuna.trial.create_trial(
-                    params=params,
-                    distributions={n: unit_distribution(n) for n in params},
-                    value=record.value,
-                )
-            )
-        trial = units.ask()
-        values: dict[str, Any] = {}
-        for name in self.space.ordered():
-            if not self.space.applies(name, values):
-                continue
-            dimension = dimensions[name]
-            if dimension.scale == "choice":
-                values[name] = trial.suggest_categorical(name, list(dimension.choices))
-            else:
-                values[name] = dimension.from_unit(trial.suggest_float(name, 0.0, 1.0))
-        return values
 
     # -- asking and telling -----------------------------------------------------------
 
@@ -480,7 +435,12 @@ class _Search:
         if outcome.state == "lost":
             self._lose(trial, outcome)
             return
-        trial.set_user_attr(RESULT_ATTR, result)
+        try:
+            trial.set_user_attr(RESULT_ATTR, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another search took this trial for lost (no heartbeat in time) and runs
+            # it again; its result is that trial's to record.
+            return
         if outcome.state == "complete":
             self.study.optuna.tell(trial, outcome.value)
         elif outcome.state == "pruned":
@@ -494,23 +454,24 @@ class _Search:
         self.emit(TuneEvent("finished", trial.number, record))
 
     def _lose(self, trial: Any, outcome: TrialOutcome) -> None:
-        """A trial whose worker died: interrupted, and run again (twice at most)."""
+        """A trial whose worker died: run again as a new trial, 3 tries at most."""
         import optuna
 
-        trial.set_user_attr(
-            RESULT_ATTR, {"interrupted": True, "error": outcome.error or "lost"}
-        )
-        self.study.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
-        record = self.study.trial(trial.number)
-        self.emit(TuneEvent("finished", trial.number, record))
-        tries, first = 1, record
         by_number = {r.number: r for r in self.study.trials}
+        tries, first = 1, by_number[trial.number]
         while first.retry_of is not None and first.retry_of in by_number:
             first, tries = by_number[first.retry_of], tries + 1
+        result: dict[str, Any] = {"error": outcome.error or "its worker died"}
         if tries < 3:
-            self.retries.append(record)
-        else:  # the same values lost their worker three times: counted, not retried
+            result["interrupted"] = True  # the next start runs it again
+        else:
+            result["error"] += f" (the values of trial {first.number}, 3 times)"
+        trial.set_user_attr(RESULT_ATTR, result)
+        self.study.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+        record = self.study.trial(trial.number)
+        if record.counted:
             self.finished.append(record)
+        self.emit(TuneEvent("finished", trial.number, record))
 
     def _interrupt(self, trial: Any) -> None:
         import optuna

@@ -356,6 +356,20 @@ def create_or_continue(
     stored = optuna.create_study(
         study_name=name, storage=open_storage(where), load_if_exists=True
     )
+    theirs = stored.user_attrs.get("nntune")
+    if theirs is not None or stored.trials:
+        # A study of this name is already in the storage (another machine's folder
+        # of the same name, or another search): join it only if it is this search.
+        ours = {k: wanted[k] for k in wanted}
+        if not isinstance(theirs, dict) or any(
+            theirs.get(k) != v for k, v in ours.items()
+        ):
+            raise ValueError(
+                f"the storage {redact(where)} already has a study named {name!r} "
+                "with another space or options; give this study another folder name "
+                "(the study's name is the folder's), or the same space and options "
+                "to join it."
+            )
     meta = {
         "format": _FORMAT,
         "version": 1,
