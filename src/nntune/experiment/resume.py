@@ -22,6 +22,7 @@ from .._files import read_regular
 from ..training import Callback, Checkpoint
 from .config import TrainConfig
 from .rundir import RunResult, run_training, write_metrics
+from .trial import DATA_SETTINGS
 
 __all__ = ["LIVE_SETTINGS", "LOOP_SETTINGS", "Resume", "resume_training"]
 
@@ -47,19 +48,8 @@ _REFUSED = {
         "dtype",
     ),
     "changes the data or its split, so the run would be scored on other examples": (
-        "data",
-        "n_samples",
-        "target",
-        "x_key",
-        "y_key",
-        "task",
-        "dev",
-        "test",
-        "train_dev",
+        *DATA_SETTINGS,
         "augment",
-        "seed",
-        "data_seed",
-        "split_seed",
         "init_seed",
         "shuffle_seed",
     ),
