@@ -1,14 +1,15 @@
 # make venv  - create .venv from nothing and install nntune with its test extra (idempotent)
 # make demo  - train, gradient-check and report on a small network on a built-in dataset
 # make test  - lint, format check, layer contracts, type check and the whole suite
-# make bench - nntune against its peers, each in its own process (see benchmarks/README.md)
+# make bench - whole training runs: nntune against every peer, each in its own process
+#              (benchmarks/README.md); make bench-quick in under 2 minutes
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nntune-installed
 
-.PHONY: venv browser postgres demo test lint typecheck pytest bench clean
+.PHONY: venv browser postgres demo test lint typecheck pytest bench bench-quick bench-step clean
 
 venv: $(STAMP)
 
@@ -54,6 +55,12 @@ pytest: venv browser postgres
 test: lint typecheck pytest
 
 bench: venv
+	$(BIN)/python benchmarks/fit_bench.py
+
+bench-quick: venv
+	$(BIN)/python benchmarks/fit_bench.py --quick
+
+bench-step: venv
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -401,3 +401,25 @@ def test_stacked_losses_and_layers_reduce_per_member():
         cost, grad = loss.value_and_grad(logits[member], targets)
         assert costs[member] == pytest.approx(float(cost), rel=1e-14)
         np.testing.assert_allclose(grads[member], grad, rtol=1e-14)
+
+
+def test_evaluation_in_chunks_equals_the_whole_set(monkeypatch):
+    import importlib
+
+    import nntune
+
+    fit_module = importlib.import_module("nntune.training.fit")  # the module
+    data = nntune.load_dataset("moons", n_samples=300)
+    model = nntune.mlp([8], batch_norm=True, keep_prob=0.8).init(2, seed=0)
+    model.adapt(data.X)
+    x, targets = model.prepare(data.X, data.y)
+    whole = fit_module.evaluate_arrays(model, model.params, model.state, x, targets)
+    # The cache-free forward pass is the inference-mode apply, bit for bit.
+    assert np.array_equal(
+        model.infer(model.params, model.state, x),
+        model.apply(model.params, model.state, x, training=False)[0],
+    )
+    monkeypatch.setattr(fit_module, "EVALUATION_ROWS", 7)  # 43 chunks, the last of 6
+    chunked = fit_module.evaluate_arrays(model, model.params, model.state, x, targets)
+    assert float(chunked[0]) == pytest.approx(float(whole[0]), rel=1e-6)
+    assert float(chunked[1]) == pytest.approx(float(whole[1]), abs=1e-12)

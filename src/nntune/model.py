@@ -195,6 +195,19 @@ class Sequential:
                 new_state[name] = layer_state
         return x, caches, new_state
 
+    def infer(self, params: Params, state: State, x: Array) -> Array:
+        """Inference-mode forward pass that keeps no caches: the logits only.
+
+        Each layer's input is released as soon as the next layer has its output, so
+        evaluating a large set holds one activation at a time (:meth:`apply` keeps
+        them all for backprop). Equal to ``apply(..., training=False)[0]``.
+        """
+        for name, layer in zip(self.names, self.layers, strict=True):
+            x = layer.forward(
+                params.get(name, {}), state.get(name, {}), x, training=False
+            )[0]
+        return x
+
     def backprop(self, params: Params, caches: list[Cache], dlogits: Array) -> Params:
         """Backward pass from ``dJ/dlogits``: the gradient tree (loss term only)."""
         grads: Params = {}
@@ -292,7 +305,7 @@ class Sequential:
     def logits(self, X: Any) -> Array:
         """Inference-mode output of the last layer (before the loss's link)."""
         x, _ = self.prepare(X)
-        return self.apply(self.params, self.state, x, training=False)[0]
+        return self.infer(self.params, self.state, x)
 
     def predict(self, X: Any) -> Array:
         """Predict class labels (classification) or values (regression)."""

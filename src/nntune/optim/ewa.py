@@ -141,16 +141,37 @@ def tree_map(function: Any, tree: Params, *others: Params) -> Params:
         ...          {"dense_0": {"b": 1.0}}, {"dense_0": {"b": 2.0}})
         {'dense_0': {'b': 3.0}}
     """
-    result: Params = {}
+    return tree_map_multi(lambda *leaves: (function(*leaves),), 1, tree, *others)[0]
+
+
+def tree_map_multi(
+    function: Any, outputs: int, tree: Params, *others: Params
+) -> tuple[Params, ...]:
+    """:func:`tree_map` for a ``function`` that returns ``outputs`` arrays per leaf.
+
+    One walk over the trees gives ``outputs`` trees (an optimizer's update and its
+    new state in one pass, instead of one pass per tree).
+
+    Raises:
+        ValueError: if a tree in ``others`` does not have the keys of ``tree``.
+
+    Example:
+        >>> tree_map_multi(lambda a: (a + 1, a * 2), 2, {"dense_0": {"b": 3.0}})
+        ({'dense_0': {'b': 4.0}}, {'dense_0': {'b': 6.0}})
+    """
+    results: tuple[Params, ...] = tuple({} for _ in range(outputs))
     try:
         for layer, arrays in tree.items():
             rest = [other[layer] for other in others]
             if any(len(other) != len(arrays) for other in rest):
                 raise KeyError(layer)
-            result[layer] = {
-                name: function(array, *(other[name] for other in rest))
-                for name, array in arrays.items()
-            }
+            layers: tuple[dict[str, Any], ...] = tuple({} for _ in range(outputs))
+            for name, array in arrays.items():
+                found = function(array, *(other[name] for other in rest))
+                for index in range(outputs):
+                    layers[index][name] = found[index]
+            for index in range(outputs):
+                results[index][layer] = layers[index]
         if any(len(other) != len(tree) for other in others):
             raise KeyError("layers")
     except KeyError as error:
@@ -160,7 +181,7 @@ def tree_map(function: Any, tree: Params, *others: Params) -> Params:
             f"{[_tree_keys(other) for other in others]}. Pass gradients and optimizer "
             "state built from the same parameters."
         ) from None
-    return result
+    return results
 
 
 def _tree_keys(tree: Any) -> Any:

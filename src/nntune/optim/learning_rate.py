@@ -120,12 +120,18 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
             step=xp.asarray(state.step + 1), value=xp.asarray(rate)
         )
 
+        found: dict[tuple[Any, ...], Any] = {}
+
         def descend(u: Array) -> Array:
-            # The rate in the update's dtype keeps float32 training float32.
-            scaled = per_member(rate, u)
-            if is_array(scaled):
-                scaled = namespace(u).astype(scaled, u.dtype)
-            return -scaled * u
+            # The rate in the update's dtype keeps float32 training float32; it is
+            # worked out once per dtype and shape of array in the tree.
+            kind = (type(u), getattr(u, "dtype", None), getattr(u, "ndim", 0))
+            if kind not in found:
+                scaled = per_member(rate, u)
+                if is_array(scaled):
+                    scaled = namespace(u).astype(scaled, u.dtype)
+                found[kind] = -scaled
+            return found[kind] * u
 
         return tree_map(descend, updates), new_state
 

@@ -32,8 +32,10 @@ from .ewa import (
     bias_correction_denominator,
     check_decay,
     correction_for,
+    ewa,
     tree_ewa,
     tree_map,
+    tree_map_multi,
 )
 
 __all__ = [
@@ -311,19 +313,31 @@ def scale_by_adam(
         updates: Params, state: AdamState, params: Params | None = None
     ) -> tuple[Params, AdamState]:
         count = namespace(state.step).asarray(state.step + 1)  # 0-d, not a scalar
-        m = tree_ewa(state.first_moment, updates, beta1)
-        v = tree_ewa(state.second_moment, tree_map(lambda g: g * g, updates), beta2)
-
-        # The bias corrections' denominators, once for every array of the tree.
+        # The bias corrections' denominators, once for every array of the tree, in
+        # each dtype and shape of array the tree holds.
         first = bias_correction_denominator(beta1, count)
         second = bias_correction_denominator(beta2, count)
+        found: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
 
-        def direction(m_t: Array, v_t: Array) -> Array:
-            m_hat = m_t / correction_for(m_t, first)
-            v_hat = v_t / correction_for(v_t, second)
-            return m_hat / (namespace(v_hat).sqrt(v_hat) + per_member(eps, v_hat))
+        def leaf(g: Array, m_prev: Array, v_prev: Array) -> tuple[Array, ...]:
+            m_t = ewa(m_prev, g, beta1)
+            v_t = ewa(v_prev, g * g, beta2)
+            kind = (type(v_t), getattr(v_t, "dtype", None), getattr(v_t, "ndim", 0))
+            if kind not in found:
+                found[kind] = (
+                    correction_for(m_t, first),
+                    correction_for(v_t, second),
+                    per_member(eps, v_t),
+                    namespace(v_t),
+                )
+            c1, c2, e, xp = found[kind]
+            return (m_t / c1) / (xp.sqrt(v_t / c2) + e), m_t, v_t
 
-        return tree_map(direction, m, v), AdamState(count, m, v)
+        # One walk: the direction m_hat / (sqrt(v_hat) + eps) and both moments.
+        out, m, v = tree_map_multi(
+            leaf, 3, updates, state.first_moment, state.second_moment
+        )
+        return out, AdamState(count, m, v)
 
     return GradientTransformation(init, update)
 

@@ -140,11 +140,42 @@ def evaluate(
     return float(cost), None if accuracy is None else float(accuracy)
 
 
+EVALUATION_ROWS = 4096
+"""Rows evaluated at once: a large set is evaluated in chunks of this many rows."""
+
+
 def evaluate_arrays(
     model: Sequential, params: Params, state: State, x: Any, targets: Any
 ) -> tuple[Any, Any]:
-    """:func:`evaluate` as arrays: one cost and accuracy per member of a stack."""
-    logits = model.apply(params, state, x, training=False)[0]
+    """:func:`evaluate` as arrays: one cost and accuracy per member of a stack.
+
+    The forward pass keeps no caches (:meth:`Sequential.infer`), and a set of more
+    than :data:`EVALUATION_ROWS` rows is evaluated in chunks of that many, so the
+    memory an evaluation needs does not grow with the set. The cost of a chunked
+    set is the mean of the chunks' costs weighted by their rows (in float64).
+    """
+    m = x.shape[-2]
+    if m <= EVALUATION_ROWS:
+        return _evaluate_rows(model, params, state, x, targets)
+    costs, correct = [], []
+    for start in range(0, m, EVALUATION_ROWS):
+        rows = slice(start, min(m, start + EVALUATION_ROWS))
+        share = (rows.stop - rows.start) / m
+        cost, accuracy = _evaluate_rows(
+            model, params, state, x[..., rows, :], targets[..., rows, :]
+        )
+        xp = namespace(cost)
+        costs.append(xp.astype(cost, xp.float64) * share)
+        if accuracy is not None:
+            correct.append(accuracy * share)
+    total = sum(costs[1:], costs[0])
+    return total, (sum(correct[1:], correct[0]) if correct else None)
+
+
+def _evaluate_rows(
+    model: Sequential, params: Params, state: State, x: Any, targets: Any
+) -> tuple[Any, Any]:
+    logits = model.infer(params, state, x)
     cost = model.loss.value_and_grad(logits, targets)[0]
     if model.loss.task == "regression":
         return cost, None

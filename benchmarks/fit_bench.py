@@ -1,0 +1,256 @@
+"""Whole training runs: nntune against every peer, each in its own process.
+
+``make bench`` runs this (``--quick``: ``make bench-quick``). For each workload
+(``course``, ``mnist``, ``bn_dropout``, ``wide``; see ``fit_peers.py``):
+
+1. a correctness gate: every peer that can load the same initial weights reports the
+   cost of those weights and after 3 Adam steps; they must agree (1e-4 relative)
+   before anything is timed;
+2. ``--rounds`` rounds, the peers in a rotated order each round, every run a fresh
+   process with its BLAS/OpenMP threads pinned (``--threads``, default 1), reporting
+   CPU and wall seconds of the training itself and the process's peak memory;
+3. medians per peer; nntune's speed-up against the fastest peer among PyTorch,
+   JAX+Optax (a jitted step per mini-batch) and scikit-learn; nntune's achieved
+   GFLOPS against the float32 GEMM peak measured in the same run.
+
+The NumPy peers (nntune and the hand-written loop) run under the environment's
+``OPENBLAS_CORETYPE`` and, when it is set, also without it (OpenBLAS then picks the
+CPU's own kernels); both are recorded. The population run trains 64 course nets as
+one population and as 64 separate ``fit`` calls.
+
+Writes ``benchmarks/results/latest.json`` and ``latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "XLA_FLAGS",
+)
+PEERS = ("nntune", "numpy", "torch", "jax", "jax_scan", "sklearn")
+GATED = ("nntune", "numpy", "torch", "jax")
+FASTEST_AMONG = ("torch", "jax", "sklearn")
+NUMPY_PEERS = ("nntune", "numpy")
+NO_BN = {"numpy", "jax", "jax_scan", "sklearn"}  # peers without batch norm here
+
+
+def environment(threads: int, coretype: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in THREAD_VARIABLES[:-1]:
+        env[name] = str(threads)
+    env["XLA_FLAGS"] = (
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        if threads == 1
+        else ""
+    )
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    return env
+
+
+def run(
+    peer: str, workload: str, mode: str, args: argparse.Namespace, coretype: str | None
+) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "fit_peers.py"), "--peer", peer]
+    command += ["--workload", workload, "--mode", mode]
+    if args.quick:
+        command.append("--quick")
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=environment(args.threads, coretype),
+        timeout=900,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def gate(
+    workload: str, args: argparse.Namespace, coretype: str | None
+) -> dict[str, Any]:
+    reports = {p: run(p, workload, "check", args, coretype) for p in GATED}
+    reference = reports["nntune"]
+    failures = []
+    for peer, found in reports.items():
+        for key in ("initial", "after"):
+            if key not in reference and "error" not in found:
+                continue  # bn_dropout: the initial cost only
+            if key not in found:
+                failures.append(f"{peer}: {found.get('error')}")
+                break
+            scale = max(1.0, abs(reference[key]))
+            if abs(found[key] - reference[key]) > 1e-4 * scale:
+                failures.append(f"{peer} {key} {found[key]} vs nntune {reference[key]}")
+    return {"costs": reports, "passed": not failures, "failures": failures}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, 1 round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workloads", default="course,mnist,bn_dropout,wide")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    started = time.perf_counter()
+    gemm = {
+        "environment": run("gemm", "course", "time", args, coretype).get("gflops"),
+    }
+    if coretype:
+        gemm["cpu_best"] = run("gemm", "course", "time", args, None).get("gflops")
+    results: dict[str, Any] = {}
+    exit_status = 0
+    for workload in args.workloads.split(","):
+        checked = gate(workload, args, coretype)
+        print(
+            f"{workload}: gate "
+            + ("passed" if checked["passed"] else f"FAILED {checked['failures']}"),
+            flush=True,
+        )
+        entry: dict[str, Any] = {
+            "gate": checked,
+            "seconds": {},
+            "wall": {},
+            "peak_mb": {},
+            "compile_seconds": {},
+        }
+        results[workload] = entry
+        if not checked["passed"]:
+            exit_status = 1
+            continue
+        peers = [p for p in PEERS if not (workload == "bn_dropout" and p in NO_BN)]
+        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
+        variants = {p: coretype for p in peers}
+        if coretype:
+            for p in NUMPY_PEERS:
+                runs[f"{p}@cpu_best"] = []
+                variants[f"{p}@cpu_best"] = None
+        names = list(runs)
+        for index in range(rounds):
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                peer = name.split("@")[0]
+                runs[name].append(run(peer, workload, "time", args, variants[name]))
+        flops = None
+        for name, found in runs.items():
+            good = [f for f in found if "cpu_seconds" in f]
+            if not good:
+                entry["seconds"][name] = None
+                entry.setdefault("errors", {})[name] = found[0].get("error")
+                continue
+            entry["seconds"][name] = statistics.median(f["cpu_seconds"] for f in good)
+            entry["wall"][name] = statistics.median(f["wall_seconds"] for f in good)
+            entry["peak_mb"][name] = max(f["peak_mb"] for f in good)
+            if "compile_seconds" in good[0]:
+                compiled = statistics.median(f["compile_seconds"] for f in good)
+                entry["compile_seconds"][name] = compiled
+            flops = good[0]["flops"]
+        ours = [entry["seconds"].get(n) for n in ("nntune", "nntune@cpu_best")]
+        best = min(v for v in ours if v)
+        peers_seconds = [entry["seconds"].get(p) for p in FASTEST_AMONG]
+        fastest = min(v for v in peers_seconds if v)
+        entry["nntune_best"] = best
+        entry["speedup_vs_fastest_peer"] = fastest / best
+        entry["gflops"] = flops / best / 1e9 if flops else None
+        entry["gemm_peak_gflops"] = max(v for v in gemm.values() if v)
+        print(
+            f"{workload}: nntune {best:.3f}s, fastest peer {fastest:.3f}s "
+            f"({entry['speedup_vs_fastest_peer']:.2f}x)",
+            flush=True,
+        )
+    population = run("population", "course", "time", args, coretype)
+    if "population" in population:
+        population["population_speedup"] = (
+            population["separate"] / population["population"]
+        )
+    document = {
+        "workloads": results,
+        "population": population,
+        "population_speedup": population.get("population_speedup"),
+        "gemm_peak_gflops": gemm,
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "OPENBLAS_CORETYPE": coretype,
+            "rounds": rounds,
+            "quick": args.quick,
+        },
+        "seconds": time.perf_counter() - started,
+    }
+    from nntune._files import atomic_write_text
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "latest.json", json.dumps(document, indent=2) + "\n")
+    atomic_write_text(args.out / "latest.md", markdown(document))
+    print(markdown(document))
+    return exit_status
+
+
+def markdown(document: dict[str, Any]) -> str:
+    workloads = document["workloads"]
+    names: list[str] = []
+    for entry in workloads.values():
+        names += [n for n in entry["seconds"] if n not in names]
+    header = " | ".join(names)
+    lines = [
+        "CPU seconds of the training (median over rounds), one BLAS thread per peer;",
+        "JAX's compilation is not included (`compile_seconds` in latest.json).",
+        "",
+        f"| workload | {header} | nntune vs fastest peer | GFLOPS (peak) |",
+        "|---" * (len(names) + 3) + "|",
+    ]
+    for workload, entry in workloads.items():
+        cells = [
+            "—" if entry["seconds"].get(n) is None else f"{entry['seconds'][n]:.3f}"
+            for n in names
+        ]
+        speedup = entry.get("speedup_vs_fastest_peer")
+        gflops = entry.get("gflops")
+        lines.append(
+            f"| {workload} | "
+            + " | ".join(cells)
+            + f" | {'—' if speedup is None else f'{speedup:.2f}x'} | "
+            + (
+                "—"
+                if gflops is None
+                else f"{gflops:.1f} ({entry['gemm_peak_gflops']:.0f})"
+            )
+            + " |"
+        )
+    population = document.get("population") or {}
+    if "population" in population:
+        lines += [
+            "",
+            f"64 course nets: one population {population['population']:.2f}s, 64 "
+            f"separate fits {population['separate']:.2f}s "
+            f"({population['population_speedup']:.1f}x).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
