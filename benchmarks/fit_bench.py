@@ -106,7 +106,7 @@ def gate(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, 1 round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workloads", default="course,mnist,bn_dropout,wide")
     parser.add_argument("--out", type=Path, default=HERE / "results")

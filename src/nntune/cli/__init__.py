@@ -70,6 +70,7 @@ from . import datasets as datasets  # noqa: E402
 from . import diagnose as diagnose  # noqa: E402
 from . import evaluate as evaluate  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
+from . import info as info  # noqa: E402
 from . import report as report  # noqa: E402
 from . import resume as resume  # noqa: E402
 from . import train as train  # noqa: E402

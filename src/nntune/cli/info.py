@@ -1,0 +1,78 @@
+"""``nntune info``: versions, optional extras, and the BLAS under NumPy."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+from typing import Any
+
+import click
+
+from . import main
+
+EXTRAS = {
+    "matplotlib": "plots",
+    "pandas": "data",
+    "torch": "torch",
+    "onnx": "export",
+    "jax": "jax",
+    "optuna": "tune",
+    "psycopg2-binary": "postgres",
+    "ray": "ray",
+}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(as_json: bool) -> None:
+    """Versions, which extras are installed, and whether the BLAS is held back.
+
+    NumPy's matrix products run in a BLAS library; this says which one, with which
+    kernels and threads, and what to change when it runs below the CPU's best
+    (OPENBLAS_CORETYPE naming an older CPU, more threads than cores).
+    """
+    from ..backend.blas import blas_report
+
+    found: dict[str, Any] = {
+        "nntune": _version("nntune"),
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "extras": {
+            package: {"extra": extra, "version": _version(package)}
+            for package, extra in EXTRAS.items()
+        },
+        **blas_report(),
+    }
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    click.echo(
+        f"nntune {found['nntune']} · Python {found['python']} · NumPy {found['numpy']}"
+    )
+    for package, item in found["extras"].items():
+        state = (
+            item["version"] or f"not installed (pip install 'nntune[{item['extra']}]')"
+        )
+        click.echo(f"  {package}: {state}")
+    simd = "AVX-512" if found["avx512"] else ("AVX2" if found["avx2"] else "no AVX2")
+    click.echo(f"CPU: {found['cores']} cores, {simd}")
+    for pool in found["blas"]:
+        click.echo(
+            f"BLAS: {pool['internal_api']} {pool['version']}, "
+            f"{pool['architecture']} kernels, {pool['num_threads']} threads"
+        )
+    coretype = found["OPENBLAS_CORETYPE"]
+    if coretype:
+        click.echo(f"OPENBLAS_CORETYPE={coretype}")
+    for note in found["notes"]:
+        click.echo(f"Note: {note}")
+    if not found["notes"]:
+        click.echo("The BLAS runs at the CPU's best kernels and within its cores.")
