@@ -481,7 +481,7 @@ def test_a_trial_whose_worker_dies_runs_again_in_a_new_worker(tmp_path, monkeypa
     lost = {r.number: r for r in records if r.state == "interrupted"}
     # A dead worker breaks the pool: the trial running beside it is lost too.
     assert 2 in lost
-    assert set(lost) <= {1, 2, 3}
+    assert len(lost) <= 2  # at most the two trials in flight when the pool broke
     retries = {r.retry_of: r for r in records if r.retry_of is not None}
     assert set(retries) == set(lost)
     for number, record in lost.items():

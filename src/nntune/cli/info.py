@@ -32,7 +32,10 @@ def _version(package: str) -> str | None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def info(as_json: bool) -> None:
+@click.option(
+    "--quiet", is_flag=True, help="Print only what holds the BLAS back, if anything."
+)
+def info(as_json: bool, quiet: bool) -> None:
     """Versions, which extras are installed, and whether the BLAS is held back.
 
     NumPy's matrix products run in a BLAS library; this says which one, with which
@@ -53,6 +56,10 @@ def info(as_json: bool) -> None:
     }
     if as_json:
         click.echo(json.dumps(found))
+        return
+    if quiet:
+        for note in found["notes"]:
+            click.echo(f"Note: {note}")
         return
     click.echo(
         f"nntune {found['nntune']} · Python {found['python']} · NumPy {found['numpy']}"
