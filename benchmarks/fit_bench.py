@@ -34,15 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from peers import THREAD_VARIABLES as PINNED  # benchmarks/ is on the path
+
 HERE = Path(__file__).resolve().parent
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "XLA_FLAGS",
-)
 PEERS = ("nntune", "numpy", "torch", "jax", "jax_scan", "sklearn")
 GATED = ("nntune", "numpy", "torch", "jax")
 FASTEST_AMONG = ("torch", "jax", "sklearn")
@@ -52,7 +46,7 @@ NO_BN = {"numpy", "jax", "jax_scan", "sklearn"}  # peers without batch norm here
 
 def environment(threads: int, coretype: str | None) -> dict[str, str]:
     env = dict(os.environ)
-    for name in THREAD_VARIABLES[:-1]:
+    for name in PINNED:
         env[name] = str(threads)
     env["XLA_FLAGS"] = (
         "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

@@ -167,12 +167,13 @@ class Study:
         Raises:
             ValueError: for a number the study does not have.
         """
-        for record in self.trials:
-            if record.number == number:
-                return record
+        trials = self.optuna.get_trials(deepcopy=False)
+        for trial in trials:
+            if trial.number == number:
+                return self._record(trial)  # one record, not the whole study's
         raise ValueError(
             f"the study {self.folder} has no trial {number}; it has trials 0 to "
-            f"{len(self.trials) - 1}."
+            f"{len(trials) - 1}."
         )
 
     @property
