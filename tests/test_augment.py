@@ -435,8 +435,8 @@ def rows_without_time(history):
 
 def test_fit_augments_every_training_batch_and_never_evaluation(monkeypatch):
     spy = Spy()
-    fit_module = importlib.import_module("nntune.training.fit")
-    real_evaluate = fit_module.evaluate
+    runners = importlib.import_module("nntune.training.runners")
+    real_evaluate = runners.evaluate_arrays
 
     def watched_evaluate(*args, **kwargs):
         spy.evaluating = True
@@ -445,7 +445,7 @@ def test_fit_augments_every_training_batch_and_never_evaluation(monkeypatch):
         finally:
             spy.evaluating = False
 
-    monkeypatch.setattr(fit_module, "evaluate", watched_evaluate)
+    monkeypatch.setattr(runners, "evaluate_arrays", watched_evaluate)
     history = train(Augment(spy, image_shape=(4, 4, 1)))
     # 20 examples in batches of 8: 8, 8, 4 per epoch, as images.
     assert spy.shapes == [(8, 4, 4, 1), (8, 4, 4, 1), (4, 4, 4, 1)] * EPOCHS

@@ -408,7 +408,7 @@ def test_evaluation_in_chunks_equals_the_whole_set(monkeypatch):
 
     import nntune
 
-    fit_module = importlib.import_module("nntune.training.fit")  # the module
+    fit_module = importlib.import_module("nntune.training.evaluation")
     data = nntune.load_dataset("moons", n_samples=300)
     model = nntune.mlp([8], batch_norm=True, keep_prob=0.8).init(2, seed=0)
     model.adapt(data.X)

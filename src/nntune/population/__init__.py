@@ -28,7 +28,7 @@ from ..model import Sequential
 from ..normalization import BatchNorm
 from ..optim import GradientTransformation, current_learning_rate
 from ..training import History, TrainState, make_train_step
-from ..training.fit import evaluate_arrays
+from ..training.evaluation import evaluate_arrays
 from ..trees import stack, unstack
 
 __all__ = ["Member", "PopulationResult", "fit_population", "member_states", "stack"]

@@ -9,7 +9,8 @@ from .callbacks import (
     StopOnSignal,
 )
 from .checkpoint import Checkpoint, CheckpointError
-from .fit import Trainer, TrainingDivergedError, evaluate, fit
+from .evaluation import evaluate
+from .fit import Trainer, TrainingDivergedError, fit
 from .health import GradientHealthReport, LayerHealth, gradient_health, layer_statistics
 from .health_callback import GradientHealth
 from .history import History

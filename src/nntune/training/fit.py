@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Params, State, namespace
+from ..backend import Params, State
+from ..backend.accelerated import check_backend, precision
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
@@ -28,8 +29,8 @@ from ..optim import (
 )
 from .callbacks import Callback, ProgressBar
 from .history import History
+from .runners import Plan, Runner, make_runner
 from .state import TrainState
-from .step import make_train_step
 
 
 class TrainingDivergedError(ValueError):
@@ -40,6 +41,31 @@ class TrainingDivergedError(ValueError):
         self.epoch = epoch
         self.iteration = iteration
         self.history = history
+
+
+class _HostState:
+    """The trainer's :class:`TrainState`, moved to NumPy when first read.
+
+    A compiled runner leaves the state on its device after each epoch
+    (:meth:`Trainer.keep`); reading ``trainer.train_state`` (or ``params``...)
+    brings it to NumPy then, once, so an epoch no callback looks into costs no
+    transfer.
+    """
+
+    def __get__(self, trainer: Trainer | None, owner: type | None = None) -> Any:
+        if trainer is None:
+            raise AttributeError("train_state")  # no default for the dataclass
+        pending = trainer.__dict__.get("_pending")
+        if pending is not None:
+            state, to_host = pending
+            trainer.__dict__["_state"], trainer.__dict__["_pending"] = (
+                to_host(state),
+                None,
+            )
+        return trainer.__dict__["_state"]
+
+    def __set__(self, trainer: Trainer, value: TrainState) -> None:
+        trainer.__dict__["_state"], trainer.__dict__["_pending"] = value, None
 
 
 @dataclass
@@ -54,7 +80,7 @@ class Trainer:
 
     model: Sequential
     optimizer: GradientTransformation
-    train_state: TrainState
+    train_state: TrainState  # held by _HostState (set on the class below)
     epochs: int
     batch_size: int
     seed: int
@@ -94,6 +120,16 @@ class Trainer:
     def opt_state(self, value: Any) -> None:
         self.train_state = self.train_state._replace(opt_state=value)
 
+    def keep(self, state: Any, to_host: Callable[[Any], TrainState]) -> None:
+        """Hold ``state`` as the runner left it; ``to_host`` moves it on first read."""
+        self.__dict__["_pending"] = (state, to_host)
+
+    @property
+    def live_state(self) -> TrainState:
+        """The state where it is (on a device when not read since the last epoch)."""
+        pending = self.__dict__.get("_pending")
+        return self.train_state if pending is None else pending[0]
+
     def stop(self, reason: str, *, interrupted: bool = False) -> None:
         """Ask the loop to stop after this epoch, saying why.
 
@@ -132,60 +168,9 @@ class Trainer:
             )
 
 
-def evaluate(
-    model: Sequential, params: Params, state: State, x: Any, targets: Any
-) -> tuple[float, float | None]:
-    """Inference-mode loss (without the penalty) and accuracy (None for regression)."""
-    cost, accuracy = evaluate_arrays(model, params, state, x, targets)
-    return float(cost), None if accuracy is None else float(accuracy)
-
-
-EVALUATION_ROWS = 4096
-"""Rows evaluated at once: a large set is evaluated in chunks of this many rows."""
-
-
-def evaluate_arrays(
-    model: Sequential, params: Params, state: State, x: Any, targets: Any
-) -> tuple[Any, Any]:
-    """:func:`evaluate` as arrays: one cost and accuracy per member of a stack.
-
-    The forward pass keeps no caches (:meth:`Sequential.infer`), and a set of more
-    than :data:`EVALUATION_ROWS` rows is evaluated in chunks of that many, so the
-    memory an evaluation needs does not grow with the set. The cost of a chunked
-    set is the mean of the chunks' costs weighted by their rows (in float64).
-    """
-    m = x.shape[-2]
-    if m <= EVALUATION_ROWS:
-        return _evaluate_rows(model, params, state, x, targets)
-    costs, correct = [], []
-    for start in range(0, m, EVALUATION_ROWS):
-        rows = slice(start, min(m, start + EVALUATION_ROWS))
-        share = (rows.stop - rows.start) / m
-        cost, accuracy = _evaluate_rows(
-            model, params, state, x[..., rows, :], targets[..., rows, :]
-        )
-        xp = namespace(cost)
-        costs.append(xp.astype(cost, xp.float64) * share)
-        if accuracy is not None:
-            correct.append(accuracy * share)
-    total = sum(costs[1:], costs[0])
-    return total, (sum(correct[1:], correct[0]) if correct else None)
-
-
-def _evaluate_rows(
-    model: Sequential, params: Params, state: State, x: Any, targets: Any
-) -> tuple[Any, Any]:
-    logits = model.infer(params, state, x)
-    cost = model.loss.value_and_grad(logits, targets)[0]
-    if model.loss.task == "regression":
-        return cost, None
-    xp = namespace(logits)
-    predicted = model.loss.predict(logits)
-    if model.loss.task == "binary":
-        labels = xp.astype(targets[..., 0] > 0.5, predicted.dtype)
-    else:
-        labels = xp.argmax(targets, axis=-1)
-    return cost, xp.mean(xp.astype(predicted == labels, xp.float64), axis=-1)
+# The dataclass's __init__ assigns train_state through it; set after the class is
+# made, so that the field keeps no default.
+setattr(Trainer, "train_state", _HostState())  # noqa: B010
 
 
 def fit(
@@ -203,6 +188,7 @@ def fit(
     augment: Callable[[Any, np.random.Generator], Any] | None = None,
     train_state: TrainState | None = None,
     hyperparams: Mapping[str, Any] | None = None,
+    backend: str = "numpy",
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch optimization; return its history.
 
@@ -234,6 +220,10 @@ def fit(
         train_state: continue (or fork) this state instead of starting from the
             model's parameters; it must come from the same optimizer.
         hyperparams: model-level values (``l2``, ``keep_prob``) for a new state.
+        backend: ``"numpy"`` (eager, the default) or ``"jax"``: each epoch compiled
+            with JAX and run on its default device (a GPU when it has one), the
+            same steps on the same mini-batches (:mod:`nntune.training.runners`).
+            Needs ``pip install "nntune[jax]"``.
 
     Returns:
         The history; ``history.train_state`` is the final :class:`TrainState`.
@@ -266,6 +256,7 @@ def fit(
         raise ValueError(
             f"progress must be 'auto', 'rich', 'plain' or 'silent'; got {progress!r}."
         )
+    check_backend(backend)
     x, targets = model.prepare(X, y)
     dev_data = model.prepare(*dev) if dev is not None else None
     optimizer = optimizer or adam(0.001)
@@ -290,79 +281,82 @@ def fit(
     )
     for callback in chosen:
         callback.on_train_begin(trainer)
+    runner = make_runner(backend, model, optimizer)
     try:
         # Overflow on the way to a NaN cost is the divergence guard's business: it
         # reports it with the epoch and what to do, instead of NumPy's warnings.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            _run(trainer, x, targets, dev_data)
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            precision(backend),
+        ):
+            _run(trainer, runner, x, targets, dev_data)
     finally:
         for callback in chosen:
             callback.on_train_end(trainer)
+        trainer.train_state = runner.finish(trainer.train_state)
         model.params, model.state = trainer.params, trainer.state
         trainer.history.train_state = trainer.train_state
         trainer.history.interrupted = trainer.interrupted
     return trainer.history
 
 
-def _epoch_steps(
-    trainer: Trainer, step: Any, x: Any, targets: Any, limit: int | None = None
-) -> tuple[TrainState, list[Any]]:
-    """Run the mini-batch steps of ``trainer.epoch`` (the first ``limit`` of them)."""
-    m = x.shape[0]
+def _plan(trainer: Trainer, m: int) -> Plan:
+    """The plan of ``trainer.epoch``: its generator and mini-batches (see Plan)."""
     # Batch norm cannot train on a lone example: it joins the previous mini-batch.
     min_last = (
         2 if any(isinstance(layer, BatchNorm) for layer in trainer.model.layers) else 1
     )
-    rng = np.random.default_rng([trainer.seed, trainer.epoch])
-    state = trainer.train_state.with_epoch(trainer.epoch)
-    costs: list[Any] = []
-    for batch in minibatch_indices(m, trainer.batch_size, rng, min_last):
-        if limit is not None and len(costs) == limit:
-            break
-        inputs = x[batch]
-        if trainer.augment is not None:
-            inputs = trainer.augment(inputs, rng)
-        state, cost = step(state, inputs, targets[batch])
-        costs.append(cost)
-    return state, costs
+    seed, epoch, batch_size = trainer.seed, trainer.epoch, trainer.batch_size
+
+    def plan() -> tuple[np.random.Generator, list[Any]]:
+        rng = np.random.default_rng([seed, epoch])
+        return rng, list(minibatch_indices(m, batch_size, rng, min_last))
+
+    return plan
 
 
-def _run(trainer: Trainer, x: Any, targets: Any, dev: tuple[Any, Any] | None) -> None:
-    model = trainer.model
-    step = make_train_step(model, trainer.optimizer)
+def _run(
+    trainer: Trainer,
+    runner: Runner,
+    x: Any,
+    targets: Any,
+    dev: tuple[Any, Any] | None,
+) -> None:
+    data = runner.data(x, targets)
+    dev_data = runner.data(*dev) if dev is not None else None
     started = time.perf_counter() - trainer.time_offset
     while trainer.epoch < trainer.epochs and not trainer.stop_training:
         epoch = trainer.epoch
         for callback in trainer.callbacks:
             callback.on_epoch_begin(trainer, epoch)
-        state, costs = _epoch_steps(trainer, step, x, targets)
-        values = [float(cost) for cost in costs]  # the epoch's one synchronisation
+        result = runner.epoch(
+            runner.with_epoch(trainer.live_state, epoch),
+            data,
+            dev_data,
+            _plan(trainer, x.shape[0]),
+            trainer.augment,
+        )
+        trainer.keep(result.state, runner.host)
+        values = result.costs
         finite = [math.isfinite(value) for value in values]
         if not all(finite):
-            # Replay the epoch (it is deterministic) up to the last finite step.
             first_bad = finite.index(False)
-            trainer.train_state = _epoch_steps(trainer, step, x, targets, first_bad)[0]
             trainer.history.iterations.extend(values[:first_bad])
             _diverged(trainer, values[first_bad], epoch)
-        trainer.train_state = state
         start = len(trainer.history.iterations)
         trainer.history.iterations.extend(values)
         for offset, value in enumerate(values):
             for callback in trainer.callbacks:
                 callback.on_batch_end(trainer, start + offset + 1, value)
         logs: dict[str, Any] = {"epoch": epoch + 1}
-        logs["train_cost"], logs["train_accuracy"] = evaluate(
-            model, trainer.params, trainer.state, x, targets
-        )
-        if dev is not None:
-            logs["dev_cost"], logs["dev_accuracy"] = evaluate(
-                model, trainer.params, trainer.state, *dev
-            )
-        logs["learning_rate"] = current_learning_rate(trainer.opt_state)
+        logs["train_cost"], logs["train_accuracy"] = result.train or (math.nan, None)
+        if result.dev is not None:
+            logs["dev_cost"], logs["dev_accuracy"] = result.dev
+        logs["learning_rate"] = current_learning_rate(trainer.live_state.opt_state)
         logs["time"] = time.perf_counter() - started
         trainer.history.append(logs)
         trainer.epoch = epoch + 1
-        trainer.train_state = trainer.train_state.with_epoch(trainer.epoch)
+        trainer.keep(runner.with_epoch(trainer.live_state, trainer.epoch), runner.host)
         for callback in trainer.callbacks:
             callback.on_epoch_end(trainer, epoch, logs)
 

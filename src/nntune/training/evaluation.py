@@ -1,0 +1,80 @@
+"""Inference-mode evaluation: a set's cost (without the penalty) and accuracy.
+
+The forward pass keeps no caches (:meth:`nntune.Sequential.infer`) and a large set is
+evaluated in chunks, so the memory an evaluation needs does not grow with the set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..backend import Params, State, namespace
+from ..model import Sequential
+
+__all__ = ["EVALUATION_ROWS", "evaluate", "evaluate_arrays"]
+
+
+def evaluate(
+    model: Sequential, params: Params, state: State, x: Any, targets: Any
+) -> tuple[float, float | None]:
+    """Inference-mode loss (without the penalty) and accuracy (None for regression)."""
+    cost, accuracy = evaluate_arrays(model, params, state, x, targets)
+    return float(cost), None if accuracy is None else float(accuracy)
+
+
+EVALUATION_ROWS = 4096
+"""Rows evaluated at once: a large set is evaluated in chunks of this many rows."""
+
+
+def evaluate_arrays(
+    model: Sequential,
+    params: Params,
+    state: State,
+    x: Any,
+    targets: Any,
+    *,
+    rows: Callable[..., tuple[Any, Any]] | None = None,
+) -> tuple[Any, Any]:
+    """:func:`evaluate` as arrays: one cost and accuracy per member of a stack.
+
+    The forward pass keeps no caches (:meth:`Sequential.infer`), and a set of more
+    than :data:`EVALUATION_ROWS` rows is evaluated in chunks of that many, so the
+    memory an evaluation needs does not grow with the set. The cost of a chunked
+    set is the mean of the chunks' costs weighted by their rows (in float64).
+    ``rows(model, params, state, x, targets)`` evaluates one chunk (a compiled
+    one on the JAX backend).
+    """
+    one = rows or evaluate_rows
+    m = x.shape[-2]
+    if m <= EVALUATION_ROWS:
+        return one(model, params, state, x, targets)
+    costs, correct = [], []
+    for start in range(0, m, EVALUATION_ROWS):
+        chunk = slice(start, min(m, start + EVALUATION_ROWS))
+        share = (chunk.stop - chunk.start) / m
+        cost, accuracy = one(
+            model, params, state, x[..., chunk, :], targets[..., chunk, :]
+        )
+        xp = namespace(cost)
+        costs.append(xp.astype(cost, xp.float64) * share)
+        if accuracy is not None:
+            correct.append(accuracy * share)
+    total = sum(costs[1:], costs[0])
+    return total, (sum(correct[1:], correct[0]) if correct else None)
+
+
+def evaluate_rows(
+    model: Sequential, params: Params, state: State, x: Any, targets: Any
+) -> tuple[Any, Any]:
+    logits = model.infer(params, state, x)
+    cost = model.loss.value_and_grad(logits, targets)[0]
+    if model.loss.task == "regression":
+        return cost, None
+    xp = namespace(logits)
+    predicted = model.loss.predict(logits)
+    if model.loss.task == "binary":
+        labels = xp.astype(targets[..., 0] > 0.5, predicted.dtype)
+    else:
+        labels = xp.argmax(targets, axis=-1)
+    return cost, xp.mean(xp.astype(predicted == labels, xp.float64), axis=-1)

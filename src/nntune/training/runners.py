@@ -1,0 +1,389 @@
+"""How an epoch of train steps runs: eagerly on NumPy, or compiled with JAX.
+
+:func:`~nntune.fit` owns the loop (shuffles, callbacks, history); a runner owns the
+arrays. Both runners run the same pure step (:func:`~nntune.make_train_step`) on
+the same mini-batches in the same order, so they train the same weights (to
+rounding; exactly the same math in float64).
+
+- :class:`NumpyRunner` calls the step once per mini-batch.
+- :class:`JaxRunner` keeps the data and the state on JAX's default device (a GPU
+  when JAX has one) and compiles one whole epoch: ``lax.scan`` over the epoch's
+  equal-sized mini-batches, gathered on the device from the epoch's shuffle, then the
+  last, smaller mini-batch as one compiled step. A step whose cost is not finite
+  leaves the state as it was and so does every later step of the epoch, so the epoch
+  ends with the weights of the last finite step without replaying it. The compiled
+  functions are kept with the model and optimizer, so a second ``fit`` of the same
+  pair compiles nothing. The state comes back to NumPy once per epoch, so callbacks
+  see NumPy arrays on either backend. It is not donated to the compiled epoch: a
+  callback may hold the previous epoch's weights (early stopping's best ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from ..backend.accelerated import require_jax, to_host
+from ..model import Sequential
+from ..optim import GradientTransformation
+from .evaluation import EVALUATION_ROWS, evaluate_arrays, evaluate_rows
+from .state import TrainState
+from .step import make_train_step
+
+__all__ = ["Epoch", "JaxRunner", "NumpyRunner", "Runner", "make_runner"]
+
+Augment = Callable[[Any, np.random.Generator], Any]
+Plan = Callable[[], tuple[np.random.Generator, list[Any]]]
+"""An epoch's plan: its generator (after the shuffle) and its mini-batches' rows;
+calling it again gives the same again (an epoch is replayed from it)."""
+Metrics = tuple[float, float | None]
+
+
+class Epoch(NamedTuple):
+    """What an epoch gives back to the loop.
+
+    Attributes:
+        state: the state after the epoch's last step with a finite cost.
+        costs: every step's cost (a non-finite one ends the useful part).
+        train: the training set's inference-mode cost and accuracy (None when a
+            cost was not finite).
+        dev: the dev set's, when there is one (None when a cost was not finite).
+    """
+
+    state: TrainState
+    costs: list[float]
+    train: Metrics | None
+    dev: Metrics | None
+
+
+class Runner(Protocol):
+    """Runs the steps of one epoch and evaluates (see the module docstring)."""
+
+    def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
+        """The arrays in the runner's memory (the device for JAX)."""
+
+    def epoch(
+        self,
+        state: TrainState,
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+        plan: Plan,
+        augment: Augment | None,
+    ) -> Epoch:
+        """Run one step per batch of ``plan``, then evaluate both sets.
+
+        ``data`` and ``dev`` are what :meth:`data` returned; the state is given and
+        returned where the runner keeps it (see :meth:`host`).
+        """
+
+    def host(self, state: Any) -> TrainState:
+        """``state`` as NumPy arrays (as :meth:`epoch` returned it, moved)."""
+
+    def with_epoch(self, state: Any, epoch: int) -> Any:
+        """``state`` (where the runner keeps it) with its epoch counter set."""
+
+    def finish(self, state: TrainState) -> TrainState:
+        """The final state, writable NumPy arrays owned by the caller."""
+
+
+class NumpyRunner:
+    """The eager runner: the step called once per mini-batch."""
+
+    def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
+        self.model = model
+        self.step = make_train_step(model, optimizer)
+
+    def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
+        return x, targets
+
+    def epoch(
+        self,
+        state: TrainState,
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+        plan: Plan,
+        augment: Augment | None,
+    ) -> Epoch:
+        final, costs = self._steps(state, data, plan, augment, None)
+        values = [float(cost) for cost in costs]  # the epoch's one synchronisation
+        bad = next((i for i, v in enumerate(values) if not np.isfinite(v)), None)
+        if bad is not None:
+            # Replay the epoch (it is deterministic) up to the last finite step.
+            final = self._steps(state, data, plan, augment, bad)[0]
+            return Epoch(final, values, None, None)
+        params, model_state = final.params, final.model_state
+        train = _pair(evaluate_arrays(self.model, params, model_state, *data))
+        found = None
+        if dev is not None:
+            found = _pair(evaluate_arrays(self.model, params, model_state, *dev))
+        return Epoch(final, values, train, found)
+
+    def host(self, state: Any) -> TrainState:
+        return state  # type: ignore[no-any-return]
+
+    def with_epoch(self, state: Any, epoch: int) -> Any:
+        return state.with_epoch(epoch)
+
+    def finish(self, state: TrainState) -> TrainState:
+        return state
+
+    def _steps(
+        self,
+        state: TrainState,
+        data: tuple[Any, Any],
+        plan: Plan,
+        augment: Augment | None,
+        limit: int | None,
+    ) -> tuple[TrainState, list[Any]]:
+        x, targets = data
+        rng, batches = plan()
+        costs: list[Any] = []
+        for batch in batches[:limit]:
+            inputs = x[batch]
+            if augment is not None:
+                inputs = augment(inputs, rng)
+            state, cost = self.step(state, inputs, targets[batch])
+            costs.append(cost)
+        return state, costs
+
+
+class _Compiled:
+    """The compiled functions of one model architecture and optimizer."""
+
+    def __init__(
+        self, jax: Any, model: Sequential, optimizer: GradientTransformation
+    ) -> None:
+        rows = evaluate_rows
+        jnp = jax.numpy
+        step = make_train_step(model, optimizer)
+
+        def guarded(state: TrainState, ok: Any, x: Any, targets: Any) -> Any:
+            new, cost = step(state, x, targets)
+            ok = ok & jnp.isfinite(cost)
+            kept = jax.tree_util.tree_map(
+                lambda after, before: jnp.where(ok, after, before), new, state
+            )
+            return kept, ok, cost
+
+        def body(data: Any) -> Any:
+            def scanned(carry: Any, rows: Any) -> Any:
+                state, ok = carry
+                state, ok, cost = guarded(state, ok, data[0][rows], data[1][rows])
+                return (state, ok), cost
+
+            return scanned
+
+        def run(
+            state: TrainState,
+            epoch: Any,
+            ok: Any,
+            data: Any,
+            index: Any,
+            rest: Any,
+            dev: Any,
+            *,
+            whole: bool,
+            evaluate: bool,
+        ) -> Any:
+            x, targets = data
+            state = state._replace(epoch=jnp.asarray(epoch, dtype=jnp.int32))
+            costs = []
+            if whole:
+                state, ok, cost = guarded(state, ok, x, targets)
+                costs.append(cost[None])
+            if index is not None:
+                (state, ok), scanned = jax.lax.scan(body(data), (state, ok), index)
+                costs.append(scanned)
+            if rest is not None:
+                state, ok, cost = guarded(state, ok, x[rest], targets[rest])
+                costs.append(cost[None])
+            params, model_state = state.params, state.model_state
+            train = rows(model, params, model_state, x, targets) if evaluate else None
+            found = rows(model, params, model_state, *dev) if dev is not None else None
+            return state, ok, jnp.concatenate(costs), train, found
+
+        self.run = jax.jit(run, static_argnames=("whole", "evaluate"))
+
+        def step_at(
+            state: TrainState, epoch: Any, ok: Any, x: Any, targets: Any
+        ) -> Any:
+            state = state._replace(epoch=jnp.asarray(epoch, dtype=jnp.int32))
+            return guarded(state, ok, x, targets)
+
+        self.step = jax.jit(step_at)
+        evaluate = jax.jit(lambda p, s, x, t: rows(model, p, s, x, t))
+        # The signature of the rows evaluator of evaluate_arrays (the model is fixed).
+        self.evaluate = lambda _model, p, s, x, t: evaluate(p, s, x, t)
+
+
+_CACHE: dict[tuple[str, GradientTransformation], _Compiled] = {}
+_CACHE_SIZE = 32
+
+
+def _compiled(
+    jax: Any, model: Sequential, optimizer: GradientTransformation
+) -> _Compiled:
+    """The compiled functions for ``model``'s architecture and ``optimizer``.
+
+    They are kept for the next ``fit`` of the same pair (the last
+    :data:`_CACHE_SIZE` pairs).
+    """
+    import json
+
+    key = (json.dumps(model.config(), sort_keys=True, default=str), optimizer)
+    found = _CACHE.pop(key, None) or _Compiled(jax, model, optimizer)
+    _CACHE[key] = found  # most recently used last
+    while len(_CACHE) > _CACHE_SIZE:
+        del _CACHE[next(iter(_CACHE))]
+    return found
+
+
+class _Mirror:
+    """Device copies of the host arrays last handed out, to skip their transfer."""
+
+    def __init__(self, jax: Any) -> None:
+        self.jax = jax
+        self.pairs: dict[int, tuple[Any, Any]] = {}
+
+    def device(self, tree: Any) -> Any:
+        flat, structure = self.jax.tree_util.tree_flatten(tree)
+        moved = []
+        for leaf in flat:
+            if isinstance(leaf, self.jax.Array):  # already there
+                moved.append(leaf)
+                continue
+            pair = self.pairs.get(id(leaf))
+            fresh = pair is None or pair[0] is not leaf
+            moved.append(self.jax.device_put(leaf) if fresh else pair[1])  # type: ignore[index]
+        return structure.unflatten(moved)
+
+    def host(self, tree: Any) -> Any:
+        flat, structure = self.jax.tree_util.tree_flatten(tree)
+        copies = self.jax.device_get(flat)  # one transfer (read-only on the CPU)
+        self.pairs = {id(c): (c, d) for c, d in zip(copies, flat, strict=True)}
+        return structure.unflatten(copies)
+
+
+class JaxRunner:
+    """The compiled runner (see the module docstring)."""
+
+    def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
+        self.jax = require_jax()
+        self.model = model
+        self.compiled = _compiled(self.jax, model, optimizer)
+        self._mirror = _Mirror(self.jax)
+
+    def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
+        return self.jax.device_put(x), self.jax.device_put(targets)
+
+    def epoch(
+        self,
+        state: TrainState,
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+        plan: Plan,
+        augment: Augment | None,
+    ) -> Epoch:
+        jnp = self.jax.numpy
+        compiled = self.compiled
+        rng, batches = plan()
+        # The epoch counter goes in as a number, the rest as the device kept it.
+        current, epoch = (
+            self._mirror.device(state._replace(epoch=None)),
+            int(state.epoch),
+        )
+        ok = jnp.asarray(True)
+        x, targets = data
+        train = found = None
+        if augment is not None:  # the augmentation runs on the host, batch by batch
+            costs = []
+            for batch in batches:
+                rows = _rows(batch)
+                inputs = augment(np.asarray(x[rows]), rng)
+                current, ok, cost = compiled.step(
+                    current, epoch, ok, inputs, targets[rows]
+                )
+                epoch = current.epoch
+                costs.append(cost[None])
+            values: Any = jnp.concatenate(costs)
+        else:
+            # One call: the whole set or the equal mini-batches scanned, the last
+            # one, then the evaluations of sets small enough to be done in one go.
+            whole = bool(batches) and isinstance(batches[0], slice)
+            equal = 0 if whole else _leading_equal(batches)
+            rest = batches[1:] if whole else batches[equal:]
+            inline = dev if dev is not None and _small(dev[0]) else None
+            current, ok, values, train, found = compiled.run(
+                current,
+                epoch,
+                ok,
+                data,
+                np.stack(batches[:equal]).astype(np.int32) if equal else None,
+                _rows(rest[0]) if rest else None,
+                inline,
+                whole=whole,
+                evaluate=_small(x),
+            )
+        costs_found = [float(value) for value in np.asarray(values).tolist()]
+        if not all(np.isfinite(costs_found)):
+            return Epoch(current, costs_found, None, None)
+        params, model_state = current.params, current.model_state
+        if train is None:
+            train = evaluate_arrays(
+                self.model, params, model_state, *data, rows=compiled.evaluate
+            )
+        if dev is not None and found is None:
+            found = evaluate_arrays(
+                self.model, params, model_state, *dev, rows=compiled.evaluate
+            )
+        dev_metrics = None if found is None else _pair(found)
+        return Epoch(current, costs_found, _pair(train), dev_metrics)
+
+    def host(self, state: Any) -> TrainState:
+        """``state`` on the host, as NumPy arrays (read-only ones on a CPU)."""
+        return self._mirror.host(state)  # type: ignore[no-any-return]
+
+    def with_epoch(self, state: Any, epoch: int) -> Any:
+        # A host counter: the epoch goes into the compiled call as a number.
+        return state._replace(epoch=np.asarray(epoch, dtype=np.int32))
+
+    def finish(self, state: TrainState) -> TrainState:
+        """The final state as writable NumPy arrays, the model's own."""
+        return to_host(state)  # type: ignore[no-any-return]
+
+
+def _small(x: Any) -> bool:
+    return bool(x.shape[0] <= EVALUATION_ROWS)
+
+
+def _pair(result: tuple[Any, Any]) -> Metrics:
+    cost, accuracy = result
+    return float(cost), None if accuracy is None else float(accuracy)
+
+
+def _rows(batch: Any) -> Any:
+    return batch if isinstance(batch, slice) else np.asarray(batch, dtype=np.int32)
+
+
+def _leading_equal(batches: list[Any]) -> int:
+    """How many of the first batches are index arrays of the first one's size."""
+    if not batches or isinstance(batches[0], slice):
+        return 0
+    size = len(batches[0])
+    count = 0
+    for batch in batches:
+        if isinstance(batch, slice) or len(batch) != size:
+            break
+        count += 1
+    return count
+
+
+def make_runner(
+    backend: str, model: Sequential, optimizer: GradientTransformation
+) -> Runner:
+    """The runner of ``backend`` (``"numpy"`` or ``"jax"``)."""
+    if backend == "jax":
+        return JaxRunner(model, optimizer)
+    return NumpyRunner(model, optimizer)

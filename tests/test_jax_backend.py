@@ -1,0 +1,217 @@
+"""The JAX backend trains what the NumPy backend trains (float64: to rounding)."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import nntune
+from helpers import require
+from nntune.optim import adam, gd, interval_decay, momentum
+from nntune.training import (
+    Checkpoint,
+    EarlyStopping,
+    ReduceLROnPlateau,
+    TrainingDivergedError,
+    fit,
+)
+
+require("jax")
+runners = importlib.import_module("nntune.training.runners")
+evaluation = importlib.import_module("nntune.training.evaluation")
+
+DATA = nntune.load_dataset("moons", n_samples=200, seed=0)
+X, Y = DATA.X[:150], DATA.y[:150]
+X_DEV, Y_DEV = DATA.X[150:], DATA.y[150:]
+
+
+def rich_model():
+    return nntune.mlp([8, 6], batch_norm=True, keep_prob=0.9, l2=0.1).init(
+        2, seed=1, dtype="float64"
+    )
+
+
+def both(make_model, **options):
+    """Train a fresh model on each backend; return {backend: (model, history)}."""
+    found = {}
+    for backend in ("numpy", "jax"):
+        model = make_model()
+        history = fit(
+            model, X, Y, progress="silent", seed=5, backend=backend, **options
+        )
+        found[backend] = (model, history)
+    return found
+
+
+def assert_close_trees(a, b, tol=1e-10):
+    assert a.keys() == b.keys()
+    for layer in a:
+        assert a[layer].keys() == b[layer].keys()
+        for name in a[layer]:
+            np.testing.assert_allclose(a[layer][name], b[layer][name], atol=tol)
+
+
+def assert_close_histories(a, b, tol=1e-10):
+    assert len(a.epochs) == len(b.epochs)
+    for left, right in zip(a.epochs, b.epochs, strict=True):
+        assert left.keys() == right.keys()
+        for key in left:
+            if key != "time" and left[key] is not None:
+                assert right[key] == pytest.approx(left[key], abs=tol, rel=tol), key
+    np.testing.assert_allclose(a.iterations, b.iterations, rtol=tol)
+
+
+def test_jax_equals_numpy_with_batch_norm_dropout_l2_and_callbacks(tmp_path):
+    callbacks = {
+        backend: [
+            EarlyStopping("dev_cost", patience=4),
+            ReduceLROnPlateau("train_cost", patience=2, factor=0.5, min_delta=1.0),
+            Checkpoint(tmp_path / backend, every=3),
+        ]
+        for backend in ("numpy", "jax")
+    }
+    found = {}
+    for backend in ("numpy", "jax"):
+        model = rich_model()
+        history = fit(
+            model,
+            X,
+            Y,
+            optimizer=adam(interval_decay(0.05, decay_rate=0.5, interval=3)),
+            epochs=25,
+            batch_size=32,  # 150 rows: 4 batches of 32 and one of 22
+            dev=(X_DEV, Y_DEV),
+            callbacks=callbacks[backend],
+            seed=5,
+            progress="silent",
+            backend=backend,
+        )
+        found[backend] = (model, history)
+    (numpy_model, numpy_history), (jax_model, jax_history) = found.values()
+    assert_close_histories(numpy_history, jax_history)
+    assert numpy_history.best_epoch == jax_history.best_epoch
+    assert_close_trees(numpy_model.params, jax_model.params)
+    assert_close_trees(numpy_model.state, jax_model.state)
+    # The callbacks acted: the rate was cut and the best weights restored.
+    assert jax_history.epochs[-1]["learning_rate"] < 0.05 * 0.5
+    # The model gets NumPy arrays of its own, writable.
+    weights = jax_model.params["dense_0"]["W"]
+    assert type(weights) is np.ndarray
+    assert weights.flags.writeable
+    assert weights.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "batch_size",
+    [1, 16, 150, 149],  # SGD, scan + the last batch, the whole set, one joined batch
+)
+def test_every_batch_layout_trains_the_same(batch_size):
+    def no_batch_norm():  # batch norm cannot train on one example
+        return nntune.mlp([8, 6], keep_prob=0.9, l2=0.1).init(2, 1, "float64")
+
+    found = both(
+        rich_model if batch_size > 1 else no_batch_norm,
+        optimizer=momentum(0.05, beta=0.9),
+        epochs=2,
+        batch_size=batch_size,
+    )
+    (numpy_model, numpy_history), (jax_model, jax_history) = found.values()
+    assert_close_histories(numpy_history, jax_history)
+    assert_close_trees(numpy_model.params, jax_model.params)
+
+
+def test_augmentation_draws_the_same_on_both_backends():
+    def jitter(batch, rng):
+        return batch + rng.normal(0.0, 0.1, size=batch.shape)
+
+    found = both(rich_model, epochs=3, batch_size=32, augment=jitter)
+    (numpy_model, numpy_history), (jax_model, jax_history) = found.values()
+    assert_close_histories(numpy_history, jax_history)
+    assert_close_trees(numpy_model.params, jax_model.params)
+
+
+def test_large_sets_are_evaluated_in_chunks_as_on_numpy(monkeypatch):
+    monkeypatch.setattr(runners, "EVALUATION_ROWS", 40)
+    monkeypatch.setattr(evaluation, "EVALUATION_ROWS", 40)
+    found = both(rich_model, epochs=2, batch_size=32, dev=(X_DEV, Y_DEV))
+    (_, numpy_history), (_, jax_history) = found.values()
+    assert_close_histories(numpy_history, jax_history)
+
+
+def test_divergence_keeps_the_last_finite_weights_as_on_numpy():
+    targets = X.sum(axis=1) * 1e3
+    found = {}
+    for backend in ("numpy", "jax"):
+        model = nntune.mlp([8, 8], task="regression").init(2, seed=0, dtype="float64")
+        with pytest.raises(TrainingDivergedError) as caught:
+            fit(
+                model,
+                X,
+                targets,
+                optimizer=gd(10.0),
+                epochs=50,
+                batch_size=40,
+                progress="silent",
+                backend=backend,
+            )
+        found[backend] = (model, caught.value)
+    (numpy_model, numpy_error), (jax_model, jax_error) = found.values()
+    assert (jax_error.epoch, jax_error.iteration) == (
+        numpy_error.epoch,
+        numpy_error.iteration,
+    )
+    assert_close_trees(numpy_model.params, jax_model.params)
+    for arrays in jax_model.params.values():
+        assert all(np.all(np.isfinite(a)) for a in arrays.values())
+
+
+def test_float32_stays_float32_and_agrees_to_its_precision():
+    def model32():
+        return nntune.mlp([8, 6]).init(2, seed=1)
+
+    found = both(model32, epochs=5, batch_size=32)
+    (numpy_model, numpy_history), (jax_model, jax_history) = found.values()
+    assert jax_model.params["dense_0"]["W"].dtype == np.float32
+    assert_close_trees(numpy_model.params, jax_model.params, tol=1e-4)
+    assert jax_history.epochs[-1]["train_cost"] == pytest.approx(
+        numpy_history.epochs[-1]["train_cost"], rel=1e-4
+    )
+
+
+def test_a_second_fit_of_the_same_pair_compiles_nothing(monkeypatch):
+    built = []
+    real = runners._Compiled
+
+    def counting(*args):
+        built.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(runners, "_Compiled", counting)
+    optimizer = adam(0.01)
+    model = nntune.mlp([5]).init(2, seed=3, dtype="float64")
+    for _ in range(2):
+        fit(
+            model, X, Y, optimizer=optimizer, epochs=1, progress="silent", backend="jax"
+        )
+    assert len(built) == 1
+    other = nntune.mlp([6]).init(2, seed=3, dtype="float64")  # another architecture
+    fit(other, X, Y, optimizer=optimizer, epochs=1, progress="silent", backend="jax")
+    assert len(built) == 2
+
+
+def test_bad_backend_and_missing_jax_say_what_to_do(monkeypatch):
+    model = nntune.mlp([4]).init(2)
+    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'jax'\)"):
+        fit(model, X, Y, epochs=1, progress="silent", backend="torch")
+    real_import = importlib.import_module
+
+    def without_jax(name, *args):
+        if name == "jax":
+            raise ModuleNotFoundError("No module named 'jax'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_jax)
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "nntune\[jax\]"'):
+        fit(model, X, Y, epochs=1, progress="silent", backend="jax")
