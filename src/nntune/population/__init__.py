@@ -16,19 +16,22 @@ with exactly the weights of its separate run (:func:`nntune.fit` from the member
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..backend.accelerated import check_backend, precision, require_jax, to_host
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
 from ..optim import GradientTransformation, current_learning_rate
-from ..training import History, TrainState, make_train_step
+from ..training import EarlyStopping, History, TrainState, make_train_step
 from ..training.evaluation import evaluate_arrays
+from ..training.runners import compiled, layout, small
 from ..trees import stack, unstack
 
 __all__ = ["Member", "PopulationResult", "fit_population", "member_states", "stack"]
@@ -142,14 +145,23 @@ def fit_population(
     batch_size: int = 64,
     dev: tuple[Any, Any] | None = None,
     seed: int = 0,
+    early_stopping: EarlyStopping | None = None,
+    backend: str = "numpy",
 ) -> PopulationResult:
     """Train one model per member of ``members`` together, in one batched pass.
 
     All members see the same mini-batches (shuffled with ``seed``, as :func:`fit`
     does); they differ in their weights (``init_seed``), dropout key (``seed``) and
-    hyperparameters (``learning_rate``, ``l2``, ``l1``, ``keep_prob``). Each member's
-    history has the rows :func:`fit` would record; a member whose cost stops being
-    finite records NaN without stopping the others.
+    hyperparameters (``learning_rate``, ``l2``, ``l1``, ``keep_prob``; any other
+    optimizer hyperparameter, such as ``beta1``, when the optimizer is built with
+    :func:`~nntune.optim.inject_hyperparams`). Each member's history has the rows
+    :func:`fit` would record; a member whose cost stops being finite records NaN
+    without stopping the others.
+
+    With ``early_stopping``, each member stops on its own, exactly when its separate
+    run with that callback would: its history ends there and its final state is
+    that of its stop (its best epoch's weights with ``restore_best``). The others
+    train on; the batched pass ends when every member has stopped.
 
     Args:
         model: the shared architecture (initialised or not; only its layers, loss
@@ -159,12 +171,18 @@ def fit_population(
         members: one mapping per member, e.g. ``{"learning_rate": 0.01, "l2": 0.1,
             "keep_prob": 0.8, "init_seed": 3}``.
         optimizer: the optimizer (its per-member learning rate comes from the
-            member; its other hyperparameters are shared). Leave out gradient
-            clipping: its global norm would be taken over all members together.
+            member; its other hyperparameters are shared unless injected). Leave
+            out gradient clipping: its global norm would be taken over all members
+            together on NumPy.
         epochs: passes over the training set.
         batch_size: examples per mini-batch.
         dev: optional ``(X_dev, y_dev)`` evaluated after every epoch.
         seed: the seed of the shuffles (and of every member without its own).
+        early_stopping: an :class:`~nntune.EarlyStopping` whose settings every
+            member follows on its own.
+        backend: ``"numpy"`` (stacked matrix products) or ``"jax"`` (the one-model
+            step mapped over the members with ``jax.vmap``, each epoch compiled; on
+            a GPU when JAX has one).
 
     Raises:
         ValueError: for unknown member settings or members that cannot stack.
@@ -181,6 +199,7 @@ def fit_population(
         [2, 2]
     """
     started = time.perf_counter()
+    check_backend(backend)
     found = _members(members, seed)
     if not model.built:
         raise ValueError(
@@ -191,61 +210,221 @@ def fit_population(
     targets: Any = labels
     dev_data = model.prepare(*dev) if dev is not None else None
     states = member_states(model, optimizer, found, int(model.in_features or 0))
-    population = stack(states)
-    step = make_train_step(model, optimizer)
     histories = [History() for _ in found]
+    watch = _Watch(early_stopping, len(found))
     min_last = 2 if any(isinstance(layer, BatchNorm) for layer in model.layers) else 1
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        precision(backend),
+    ):
+        engine = _engine(backend, model, optimizer, len(found))
+        population = engine.put(stack(states))
+        data = engine.put((x, targets))
+        dev_put = engine.put(dev_data) if dev_data is not None else None
         for epoch in range(epochs):
-            population = population._replace(
-                epoch=np.full(len(found), epoch, dtype=np.int32)
-            )
             rng = np.random.default_rng([seed, epoch])
-            costs = []
-            for batch in minibatch_indices(x.shape[0], batch_size, rng, min_last):
-                population, cost = step(population, x[batch], targets[batch])
-                costs.append(np.asarray(cost))
-            _record(model, population, histories, costs, x, targets, dev_data, epoch)
-            for history in histories:
-                history.epochs[-1]["time"] = time.perf_counter() - started
-    population = population._replace(epoch=np.full(len(found), epochs, dtype=np.int32))
-    final = [unstack(population, index) for index in range(len(found))]
-    for history, state in zip(histories, final, strict=True):
+            batches = list(minibatch_indices(x.shape[0], batch_size, rng, min_last))
+            population, costs, train, dev_found = engine.epoch(
+                population, epoch, data, dev_put, batches
+            )
+            rates = np.atleast_1d(
+                np.asarray(current_learning_rate(population.opt_state))
+            )
+            rows = _rows(epoch, costs, train, dev_found, rates, len(found))
+            for index, row in watch.running(rows):
+                histories[index].iterations.extend(costs[:, index].tolist())
+                row["time"] = time.perf_counter() - started
+                histories[index].append(row)
+            watch.update(rows, epoch, functools.partial(engine.host, population))
+            if watch.all_stopped:
+                break
+        final_population = engine.host(population)
+    final = watch.finals(final_population, epochs)
+    for index, (history, state) in enumerate(zip(histories, final, strict=True)):
         history.train_state = state
+        history.best_epoch = watch.best_epoch[index]
     return PopulationResult(found, final, histories, time.perf_counter() - started)
 
 
-def _record(
-    model: Sequential,
-    population: TrainState,
-    histories: list[History],
-    costs: list[Any],
-    x: Any,
-    targets: Any,
-    dev: tuple[Any, Any] | None,
+def _rows(
     epoch: int,
-) -> None:
-    params, state = population.params, population.model_state
-    train_cost, train_accuracy = evaluate_arrays(model, params, state, x, targets)
-    dev_cost, dev_accuracy = (None, None)
-    if dev is not None:
-        dev_cost, dev_accuracy = evaluate_arrays(model, params, state, *dev)
-    rates = np.atleast_1d(current_learning_rate(population.opt_state))
-    batch_costs: Any = np.stack(costs, axis=1) if costs else None
-    for index, history in enumerate(histories):
-        if batch_costs is not None:
-            history.iterations.extend(float(c) for c in batch_costs[index])
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_cost": float(train_cost[index]),
-                "train_accuracy": _item(train_accuracy, index),
-                "dev_cost": _item(dev_cost, index),
-                "dev_accuracy": _item(dev_accuracy, index),
-                "learning_rate": float(rates[index % len(rates)]),
-            }
-        )
+    costs: Any,
+    train: tuple[Any, Any],
+    dev: tuple[Any, Any] | None,
+    rates: Any,
+    count: int,
+) -> list[dict[str, Any]]:
+    dev_cost, dev_accuracy = dev if dev is not None else (None, None)
+    return [
+        {
+            "epoch": epoch + 1,
+            "train_cost": float(train[0][index]),
+            "train_accuracy": _item(train[1], index),
+            "dev_cost": _item(dev_cost, index),
+            "dev_accuracy": _item(dev_accuracy, index),
+            "learning_rate": float(rates[index % len(rates)]),
+        }
+        for index in range(count)
+    ]
 
 
 def _item(values: Any, index: int) -> float | None:
     return None if values is None else float(np.asarray(values)[index])
+
+
+class _Watch:
+    """Each member's early stopping: the rule of one EarlyStopping, per member."""
+
+    def __init__(self, template: EarlyStopping | None, count: int) -> None:
+        self.template = template
+        self.best: list[float | None] = [None] * count
+        self.best_epoch: list[int | None] = [None] * count
+        self.wait = [0] * count
+        self.best_states: list[TrainState | None] = [None] * count
+        self.stopped: list[TrainState | None] = [None] * count
+        self.stopped_at: list[int | None] = [None] * count
+
+    @property
+    def all_stopped(self) -> bool:
+        return all(epoch is not None for epoch in self.stopped_at)
+
+    def running(self, rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, row) for i, row in enumerate(rows) if self.stopped_at[i] is None]
+
+    def update(self, rows: list[dict[str, Any]], epoch: int, host: Any) -> None:
+        """Apply the rule to this epoch's rows; ``host()`` gives the stacked state."""
+        if self.template is None:
+            return
+        rule, patience = self.template.rule, self.template.patience
+        snapshot: Any = None
+        for index, row in self.running(rows):
+            current = rule.value(row)
+            improved = rule.is_improvement(current, self.best[index])
+            if improved:
+                self.best[index], self.best_epoch[index] = current, epoch + 1
+                self.wait[index] = 0
+            else:
+                self.wait[index] += 1
+            if improved or self.wait[index] >= patience:
+                snapshot = host() if snapshot is None else snapshot
+                state = unstack(snapshot, index)
+            if improved:
+                self.best_states[index] = state
+            elif self.wait[index] >= patience:
+                self.stopped[index] = state._replace(
+                    epoch=np.asarray(epoch + 1, dtype=np.int32)
+                )
+                self.stopped_at[index] = epoch + 1
+
+    def finals(self, population: TrainState, epochs: int) -> list[TrainState]:
+        """Each member's final state: at its stop, its best weights if asked."""
+        count = len(self.best)
+        final = []
+        for index in range(count):
+            state = self.stopped[index]
+            if state is None:
+                state = unstack(population, index)._replace(
+                    epoch=np.asarray(epochs, dtype=np.int32)
+                )
+            best = self.best_states[index]
+            if self.template is not None and self.template.restore_best and best:
+                state = state._replace(params=best.params, model_state=best.model_state)
+            final.append(state)
+        return final
+
+
+class _Engine(Protocol):
+    def put(self, tree: Any) -> Any: ...
+
+    def host(self, tree: Any) -> Any: ...
+
+    def epoch(
+        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
+    ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]: ...
+
+
+class _NumpyEngine:
+    """The stacked step called once per mini-batch (stacked matrix products)."""
+
+    def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
+        self.model = model
+        self.step = make_train_step(model, optimizer)
+
+    def put(self, tree: Any) -> Any:
+        return tree
+
+    def host(self, tree: Any) -> Any:
+        return tree
+
+    def epoch(
+        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
+    ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
+        x, targets = data
+        count = population.step.shape[0]
+        population = population._replace(epoch=np.full(count, epoch, dtype=np.int32))
+        costs = []
+        for batch in batches:
+            population, cost = self.step(population, x[batch], targets[batch])
+            costs.append(np.asarray(cost))
+        params, state = population.params, population.model_state
+        train = evaluate_arrays(self.model, params, state, x, targets)
+        found = evaluate_arrays(self.model, params, state, *dev) if dev else None
+        return population, np.stack(costs), train, found
+
+
+class _JaxEngine:
+    """The one-model step mapped over the members, each epoch one compiled call."""
+
+    def __init__(
+        self, model: Sequential, optimizer: GradientTransformation, count: int
+    ) -> None:
+        self.jax = require_jax()
+        self.model = model
+        self.compiled = compiled(self.jax, model, optimizer, population=True)
+        self.ok = self.jax.numpy.ones(count, dtype=bool)
+
+    def put(self, tree: Any) -> Any:
+        return self.jax.device_put(tree)
+
+    def host(self, tree: Any) -> Any:
+        return to_host(self.jax.device_get(tree))
+
+    def epoch(
+        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
+    ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
+        x, targets = data
+        whole, index, rest = layout(batches)
+        inline = dev if dev is not None and small(dev[0]) else None
+        population, self.ok, costs, train, found = self.compiled.run(
+            population,
+            epoch,
+            self.ok,
+            data,
+            index,
+            rest,
+            inline,
+            whole=whole,
+            evaluate=small(x),
+        )
+        params, state = population.params, population.model_state
+        rows = self.compiled.evaluate
+        if train is None:
+            train = evaluate_arrays(self.model, params, state, x, targets, rows=rows)
+        if dev is not None and found is None:
+            found = evaluate_arrays(self.model, params, state, *dev, rows=rows)
+        return population, np.asarray(costs), _host_pair(train), _host_pair(found)
+
+
+def _host_pair(pair: Any) -> Any:
+    if pair is None:
+        return None
+    cost, accuracy = pair
+    return np.asarray(cost), None if accuracy is None else np.asarray(accuracy)
+
+
+def _engine(
+    backend: str, model: Sequential, optimizer: GradientTransformation, count: int
+) -> _Engine:
+    if backend == "jax":
+        return _JaxEngine(model, optimizer, count)
+    return _NumpyEngine(model, optimizer)

@@ -150,22 +150,44 @@ class NumpyRunner:
 
 
 class _Compiled:
-    """The compiled functions of one model architecture and optimizer."""
+    """The compiled functions of one model architecture and optimizer.
+
+    With ``population``, every function maps the one-model step over the leading
+    axis of a stacked state (``jax.vmap``): the members share the mini-batches, and
+    each has its own ``ok`` flag, so a member whose cost stops being finite keeps
+    its last finite state while the others train on.
+    """
 
     def __init__(
-        self, jax: Any, model: Sequential, optimizer: GradientTransformation
+        self,
+        jax: Any,
+        model: Sequential,
+        optimizer: GradientTransformation,
+        population: bool = False,
     ) -> None:
-        rows = evaluate_rows
         jnp = jax.numpy
         step = make_train_step(model, optimizer)
 
-        def guarded(state: TrainState, ok: Any, x: Any, targets: Any) -> Any:
+        def one(state: TrainState, ok: Any, x: Any, targets: Any) -> Any:
             new, cost = step(state, x, targets)
             ok = ok & jnp.isfinite(cost)
             kept = jax.tree_util.tree_map(
                 lambda after, before: jnp.where(ok, after, before), new, state
             )
             return kept, ok, cost
+
+        def evaluate_one(params: Any, state: Any, x: Any, targets: Any) -> Any:
+            return evaluate_rows(model, params, state, x, targets)
+
+        shared = (0, 0, None, None)  # the members' own arrays, the data shared
+        guarded = jax.vmap(one, in_axes=shared) if population else one
+        measure = jax.vmap(evaluate_one, in_axes=shared) if population else evaluate_one
+
+        def rows(_model: Sequential, params: Any, state: Any, x: Any, t: Any) -> Any:
+            return measure(params, state, x, t)
+
+        def counter(epoch: Any, ok: Any) -> Any:
+            return jnp.broadcast_to(jnp.asarray(epoch, dtype=jnp.int32), jnp.shape(ok))
 
         def body(data: Any) -> Any:
             def scanned(carry: Any, rows: Any) -> Any:
@@ -188,7 +210,7 @@ class _Compiled:
             evaluate: bool,
         ) -> Any:
             x, targets = data
-            state = state._replace(epoch=jnp.asarray(epoch, dtype=jnp.int32))
+            state = state._replace(epoch=counter(epoch, ok))
             costs = []
             if whole:
                 state, ok, cost = guarded(state, ok, x, targets)
@@ -209,21 +231,24 @@ class _Compiled:
         def step_at(
             state: TrainState, epoch: Any, ok: Any, x: Any, targets: Any
         ) -> Any:
-            state = state._replace(epoch=jnp.asarray(epoch, dtype=jnp.int32))
+            state = state._replace(epoch=counter(epoch, ok))
             return guarded(state, ok, x, targets)
 
         self.step = jax.jit(step_at)
-        evaluate = jax.jit(lambda p, s, x, t: rows(model, p, s, x, t))
+        evaluate = jax.jit(measure)
         # The signature of the rows evaluator of evaluate_arrays (the model is fixed).
         self.evaluate = lambda _model, p, s, x, t: evaluate(p, s, x, t)
 
 
-_CACHE: dict[tuple[str, GradientTransformation], _Compiled] = {}
+_CACHE: dict[tuple[str, GradientTransformation, bool], _Compiled] = {}
 _CACHE_SIZE = 32
 
 
-def _compiled(
-    jax: Any, model: Sequential, optimizer: GradientTransformation
+def compiled(
+    jax: Any,
+    model: Sequential,
+    optimizer: GradientTransformation,
+    population: bool = False,
 ) -> _Compiled:
     """The compiled functions for ``model``'s architecture and ``optimizer``.
 
@@ -232,8 +257,9 @@ def _compiled(
     """
     import json
 
-    key = (json.dumps(model.config(), sort_keys=True, default=str), optimizer)
-    found = _CACHE.pop(key, None) or _Compiled(jax, model, optimizer)
+    config = json.dumps(model.config(), sort_keys=True, default=str)
+    key = (config, optimizer, population)
+    found = _CACHE.pop(key, None) or _Compiled(jax, model, optimizer, population)
     _CACHE[key] = found  # most recently used last
     while len(_CACHE) > _CACHE_SIZE:
         del _CACHE[next(iter(_CACHE))]
@@ -272,7 +298,7 @@ class JaxRunner:
     def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
         self.jax = require_jax()
         self.model = model
-        self.compiled = _compiled(self.jax, model, optimizer)
+        self.compiled = compiled(self.jax, model, optimizer)
         self._mirror = _Mirror(self.jax)
 
     def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
@@ -311,20 +337,18 @@ class JaxRunner:
         else:
             # One call: the whole set or the equal mini-batches scanned, the last
             # one, then the evaluations of sets small enough to be done in one go.
-            whole = bool(batches) and isinstance(batches[0], slice)
-            equal = 0 if whole else _leading_equal(batches)
-            rest = batches[1:] if whole else batches[equal:]
-            inline = dev if dev is not None and _small(dev[0]) else None
+            whole, index, rest = layout(batches)
+            inline = dev if dev is not None and small(dev[0]) else None
             current, ok, values, train, found = compiled.run(
                 current,
                 epoch,
                 ok,
                 data,
-                np.stack(batches[:equal]).astype(np.int32) if equal else None,
-                _rows(rest[0]) if rest else None,
+                index,
+                rest,
                 inline,
                 whole=whole,
-                evaluate=_small(x),
+                evaluate=small(x),
             )
         costs_found = [float(value) for value in np.asarray(values).tolist()]
         if not all(np.isfinite(costs_found)):
@@ -354,8 +378,25 @@ class JaxRunner:
         return to_host(state)  # type: ignore[no-any-return]
 
 
-def _small(x: Any) -> bool:
+def small(x: Any) -> bool:
+    """Whether a set is evaluated in one go (else in chunks)."""
     return bool(x.shape[0] <= EVALUATION_ROWS)
+
+
+def layout(batches: list[Any]) -> tuple[bool, Any, Any]:
+    """An epoch's batches as one compiled call takes them.
+
+    Returns ``(whole, index, rest)``: whether the first step takes the whole set
+    (a slice), the ``(n, batch)`` rows of the equal-sized batches that follow (or
+    None), and the rows of the one last batch of another size (or None).
+    """
+    whole = bool(batches) and isinstance(batches[0], slice)
+    equal = 0 if whole else _leading_equal(batches)
+    rest = batches[1:] if whole else batches[equal:]
+    if len(rest) > 1:
+        raise ValueError(f"expected at most one last batch of another size; got {rest}")
+    index = np.stack(batches[:equal]).astype(np.int32) if equal else None
+    return whole, index, _rows(rest[0]) if rest else None
 
 
 def _pair(result: tuple[Any, Any]) -> Metrics:
