@@ -6,7 +6,7 @@ Every layer, loss, regularizer and optimizer of nntune works on a leading stack 
 the members' parameters, optimizer states, counters, random keys and per-member
 hyperparameters (learning rate, ``l2``, ``keep_prob``...). The same pure train step
 (:func:`~nntune.make_train_step`) then trains all members at once: NumPy runs stacked
-matrix products, and ``jax.vmap`` maps the step over the stack.
+matrix products, and the JAX backend compiles that stacked step (one call per epoch).
 
 :func:`fit_population` trains a population on shared mini-batches; each member ends
 with exactly the weights of its separate run (:func:`nntune.fit` from the member's
@@ -180,9 +180,8 @@ def fit_population(
         seed: the seed of the shuffles (and of every member without its own).
         early_stopping: an :class:`~nntune.EarlyStopping` whose settings every
             member follows on its own.
-        backend: ``"numpy"`` (stacked matrix products) or ``"jax"`` (the one-model
-            step mapped over the members with ``jax.vmap``, each epoch compiled; on
-            a GPU when JAX has one).
+        backend: ``"numpy"`` (stacked matrix products) or ``"jax"`` (the same
+            stacked step, each epoch compiled; on a GPU when JAX has one).
 
     Raises:
         ValueError: for unknown member settings or members that cannot stack.
@@ -373,14 +372,14 @@ class _NumpyEngine:
 
 
 class _JaxEngine:
-    """The one-model step mapped over the members, each epoch one compiled call."""
+    """The stacked step compiled, each epoch one call."""
 
     def __init__(
         self, model: Sequential, optimizer: GradientTransformation, count: int
     ) -> None:
         self.jax = require_jax()
         self.model = model
-        self.compiled = compiled(self.jax, model, optimizer, population=True)
+        self.compiled = compiled(self.jax, model, optimizer)
         self.ok = self.jax.numpy.ones(count, dtype=bool)
 
     def put(self, tree: Any) -> Any:
