@@ -230,8 +230,9 @@ def fit_population(
                 np.asarray(current_learning_rate(population.opt_state))
             )
             rows = _rows(epoch, costs, train, dev_found, rates, len(found))
+            per_member = np.asarray(costs, dtype=np.float64).T.tolist()
             for index, row in watch.running(rows):
-                histories[index].iterations.extend(costs[:, index].tolist())
+                histories[index].iterations.extend(per_member[index])
                 row["time"] = time.perf_counter() - started
                 histories[index].append(row)
             watch.update(rows, epoch, functools.partial(engine.host, population))
@@ -253,22 +254,34 @@ def _rows(
     rates: Any,
     count: int,
 ) -> list[dict[str, Any]]:
+    """Each member's history row of ``epoch`` (one conversion per column)."""
+    none = [None] * count
+
+    def column(values: Any) -> list[Any]:
+        if values is None:
+            return none
+        return np.broadcast_to(np.asarray(values, dtype=np.float64), (count,)).tolist()
+
     dev_cost, dev_accuracy = dev if dev is not None else (None, None)
+    columns = zip(
+        column(train[0]),
+        column(train[1]),
+        column(dev_cost),
+        column(dev_accuracy),
+        column(rates if len(rates) == count else rates[0]),
+        strict=True,
+    )
     return [
         {
             "epoch": epoch + 1,
-            "train_cost": float(train[0][index]),
-            "train_accuracy": _item(train[1], index),
-            "dev_cost": _item(dev_cost, index),
-            "dev_accuracy": _item(dev_accuracy, index),
-            "learning_rate": float(rates[index % len(rates)]),
+            "train_cost": train_cost,
+            "train_accuracy": train_accuracy,
+            "dev_cost": dev_c,
+            "dev_accuracy": dev_a,
+            "learning_rate": rate,
         }
-        for index in range(count)
+        for train_cost, train_accuracy, dev_c, dev_a, rate in columns
     ]
-
-
-def _item(values: Any, index: int) -> float | None:
-    return None if values is None else float(np.asarray(values)[index])
 
 
 class _Watch:
