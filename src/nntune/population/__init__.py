@@ -20,7 +20,7 @@ import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -210,6 +210,7 @@ def fit_population(
     dev_data = model.prepare(*dev) if dev is not None else None
     states = member_states(model, optimizer, found, int(model.in_features or 0))
     histories = [History() for _ in found]
+    records: list[_Epoch] = []
     watch = _Watch(early_stopping, len(found))
     min_last = 2 if any(isinstance(layer, BatchNorm) for layer in model.layers) else 1
     with (
@@ -229,16 +230,19 @@ def fit_population(
             rates = np.atleast_1d(
                 np.asarray(current_learning_rate(population.opt_state))
             )
-            rows = _rows(epoch, costs, train, dev_found, rates, len(found))
-            per_member = np.asarray(costs, dtype=np.float64).T.tolist()
-            for index, row in watch.running(rows):
-                histories[index].iterations.extend(per_member[index])
-                row["time"] = time.perf_counter() - started
-                histories[index].append(row)
-            watch.update(rows, epoch, functools.partial(engine.host, population))
+            record = _Epoch(
+                np.asarray(costs, dtype=np.float64),
+                _columns(train, dev_found, rates, len(found)),
+                time.perf_counter() - started,
+            )
+            records.append(record)
+            watch.update(
+                record.columns, epoch, functools.partial(engine.host, population)
+            )
             if watch.all_stopped:
                 break
         final_population = engine.host(population)
+    _histories(histories, records, watch.stopped_at)
     final = watch.finals(final_population, epochs)
     for index, (history, state) in enumerate(zip(histories, final, strict=True)):
         history.train_state = state
@@ -246,42 +250,56 @@ def fit_population(
     return PopulationResult(found, final, histories, time.perf_counter() - started)
 
 
-def _rows(
-    epoch: int,
-    costs: Any,
-    train: tuple[Any, Any],
-    dev: tuple[Any, Any] | None,
-    rates: Any,
-    count: int,
-) -> list[dict[str, Any]]:
-    """Each member's history row of ``epoch`` (one conversion per column)."""
-    none = [None] * count
+_METRICS = ("train_cost", "train_accuracy", "dev_cost", "dev_accuracy")
 
-    def column(values: Any) -> list[Any]:
-        if values is None:
-            return none
-        return np.broadcast_to(np.asarray(values, dtype=np.float64), (count,)).tolist()
 
+class _Epoch(NamedTuple):
+    """One epoch of every member: step costs ``(steps, K)``, metric columns, time."""
+
+    costs: Any
+    columns: dict[str, list[Any]]
+    seconds: float
+
+
+def _columns(
+    train: tuple[Any, Any], dev: tuple[Any, Any] | None, rates: Any, count: int
+) -> dict[str, list[Any]]:
+    """The epoch's metrics, one list of K values per history column."""
     dev_cost, dev_accuracy = dev if dev is not None else (None, None)
-    columns = zip(
-        column(train[0]),
-        column(train[1]),
-        column(dev_cost),
-        column(dev_accuracy),
-        column(rates if len(rates) == count else rates[0]),
-        strict=True,
-    )
-    return [
-        {
-            "epoch": epoch + 1,
-            "train_cost": train_cost,
-            "train_accuracy": train_accuracy,
-            "dev_cost": dev_c,
-            "dev_accuracy": dev_a,
-            "learning_rate": rate,
-        }
-        for train_cost, train_accuracy, dev_c, dev_a, rate in columns
-    ]
+    values = (*train, dev_cost, dev_accuracy)
+    found = {}
+    for name, column in zip(_METRICS, values, strict=True):
+        found[name] = (
+            [None] * count
+            if column is None
+            else np.broadcast_to(np.asarray(column, np.float64), (count,)).tolist()
+        )
+    found["learning_rate"] = np.broadcast_to(
+        np.asarray(rates, np.float64)[: count if len(rates) == count else 1], (count,)
+    ).tolist()
+    return found
+
+
+def _histories(
+    histories: list[History], records: list[_Epoch], stopped_at: list[int | None]
+) -> None:
+    """Fill each member's history from the epochs' columns, up to its stop."""
+    for index, history in enumerate(histories):
+        last = stopped_at[index] or len(records)
+        for epoch, record in enumerate(records[:last]):
+            history.iterations.extend(record.costs[:, index].tolist())
+            row = {name: record.columns[name][index] for name in _METRICS}
+            row.update(
+                epoch=epoch + 1,
+                learning_rate=record.columns["learning_rate"][index],
+                time=record.seconds,
+            )
+            history.append(row)
+
+
+def _available(columns: dict[str, list[Any]]) -> dict[str, Any]:
+    """The columns computed this epoch (for the error naming what is available)."""
+    return {name: 0.0 for name, values in columns.items() if values[0] is not None}
 
 
 class _Watch:
@@ -300,17 +318,17 @@ class _Watch:
     def all_stopped(self) -> bool:
         return all(epoch is not None for epoch in self.stopped_at)
 
-    def running(self, rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-        return [(i, row) for i, row in enumerate(rows) if self.stopped_at[i] is None]
-
-    def update(self, rows: list[dict[str, Any]], epoch: int, host: Any) -> None:
-        """Apply the rule to this epoch's rows; ``host()`` gives the stacked state."""
+    def update(self, columns: dict[str, list[Any]], epoch: int, host: Any) -> None:
+        """Apply the rule to this epoch's columns (``host()``: the stacked state)."""
         if self.template is None:
             return
         rule, patience = self.template.rule, self.template.patience
         snapshot: Any = None
-        for index, row in self.running(rows):
-            current = rule.value(row)
+        values = columns.get(rule.monitor) or [None] * len(self.best)
+        for index, value in enumerate(values):
+            if self.stopped_at[index] is not None:
+                continue
+            current = rule.value({**_available(columns), rule.monitor: value})
             improved = rule.is_improvement(current, self.best[index])
             if improved:
                 self.best[index], self.best_epoch[index] = current, epoch + 1
