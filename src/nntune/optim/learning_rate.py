@@ -304,7 +304,7 @@ def current_learning_rate(opt_state: Any) -> float:
         >>> current_learning_rate((EmptyState(), scale_by_learning_rate(0.1).init({})))
         0.1
     """
-    found = _first_learning_rate_state(opt_state)
+    found = first_learning_rate_state(opt_state)
     if found is None:
         raise _no_learning_rate(opt_state)
     value = np.asarray(found.value)
@@ -325,19 +325,20 @@ def base_learning_rate(opt_state: Any) -> float:
         >>> base_learning_rate(set_learning_rate(state, 0.01))
         0.01
     """
-    found = _first_learning_rate_state(opt_state)
+    found = first_learning_rate_state(opt_state)
     if found is None:
         raise _no_learning_rate(opt_state)
     value = np.asarray(found.learning_rate)
     return float(value) if value.ndim == 0 else value  # type: ignore[return-value]
 
 
-def _first_learning_rate_state(state: Any) -> LearningRateState | None:
+def first_learning_rate_state(state: Any) -> LearningRateState | None:
+    """The first :class:`LearningRateState` in an optimizer state, or None."""
     if isinstance(state, LearningRateState):
         return state
     if isinstance(state, tuple):
         for item in state:
-            found = _first_learning_rate_state(item)
+            found = first_learning_rate_state(item)
             if found is not None:
                 return found
     return None

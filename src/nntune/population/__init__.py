@@ -31,7 +31,7 @@ from ..normalization import BatchNorm
 from ..optim import GradientTransformation, current_learning_rate
 from ..training import EarlyStopping, History, TrainState, make_train_step
 from ..training.evaluation import evaluate_arrays
-from ..training.runners import compiled, layout, small
+from ..training.runners import EPOCHS_AT_ONCE, compiled, layout, small
 from ..trees import stack, unstack
 
 __all__ = ["Member", "PopulationResult", "fit_population", "member_states", "stack"]
@@ -221,26 +221,37 @@ def fit_population(
         population = engine.put(stack(states))
         data = engine.put((x, targets))
         dev_put = engine.put(dev_data) if dev_data is not None else None
-        for epoch in range(epochs):
-            rng = np.random.default_rng([seed, epoch])
-            batches = list(minibatch_indices(x.shape[0], batch_size, rng, min_last))
-            population, costs, train, dev_found = engine.epoch(
-                population, epoch, data, dev_put, batches
+        # Without early stopping nothing is decided between epochs: the JAX engine
+        # then runs several in one call.
+        at_once = engine.together(data, dev_put) if early_stopping is None else 1
+        epoch = 0
+        while epoch < epochs and not watch.all_stopped:
+            count = at_once if epochs - epoch >= at_once else 1
+            plans = [
+                list(
+                    minibatch_indices(
+                        x.shape[0],
+                        batch_size,
+                        np.random.default_rng([seed, e]),
+                        min_last,
+                    )
+                )
+                for e in range(epoch, epoch + count)
+            ]
+            population, outcomes = engine.epochs(
+                population, epoch, data, dev_put, plans
             )
-            rates = np.atleast_1d(
-                np.asarray(current_learning_rate(population.opt_state))
-            )
-            record = _Epoch(
-                np.asarray(costs, dtype=np.float64),
-                _columns(train, dev_found, rates, len(found)),
-                time.perf_counter() - started,
-            )
-            records.append(record)
-            watch.update(
-                record.columns, epoch, functools.partial(engine.host, population)
-            )
-            if watch.all_stopped:
-                break
+            for costs, train, dev_found, rates in outcomes:
+                record = _Epoch(
+                    np.asarray(costs, dtype=np.float64),
+                    _columns(train, dev_found, np.atleast_1d(rates), len(found)),
+                    time.perf_counter() - started,
+                )
+                records.append(record)
+                watch.update(
+                    record.columns, epoch, functools.partial(engine.host, population)
+                )
+                epoch += 1
         final_population = engine.host(population)
     _histories(histories, records, watch.stopped_at)
     final = watch.finals(final_population, epochs)
@@ -363,14 +374,20 @@ class _Watch:
         return final
 
 
+Outcome = tuple[Any, tuple[Any, Any], tuple[Any, Any] | None, Any]
+"""One epoch of every member: step costs, train metrics, dev metrics, rates."""
+
+
 class _Engine(Protocol):
     def put(self, tree: Any) -> Any: ...
 
     def host(self, tree: Any) -> Any: ...
 
-    def epoch(
-        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
-    ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]: ...
+    def together(self, data: Any, dev: Any) -> int: ...
+
+    def epochs(
+        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
+    ) -> tuple[Any, list[Outcome]]: ...
 
 
 class _NumpyEngine:
@@ -385,6 +402,21 @@ class _NumpyEngine:
 
     def host(self, tree: Any) -> Any:
         return tree
+
+    def together(self, data: Any, dev: Any) -> int:
+        return 1
+
+    def epochs(
+        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
+    ) -> tuple[Any, list[Outcome]]:
+        outcomes = []
+        for offset, batches in enumerate(plans):
+            population, *outcome = self.epoch(
+                population, first + offset, data, dev, batches
+            )
+            rates = current_learning_rate(population.opt_state)
+            outcomes.append((*outcome, rates))
+        return population, outcomes
 
     def epoch(
         self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
@@ -419,6 +451,42 @@ class _JaxEngine:
     def host(self, tree: Any) -> Any:
         return to_host(self.jax.device_get(tree))
 
+    def together(self, data: Any, dev: Any) -> int:
+        fits = small(data[0]) and (dev is None or small(dev[0]))
+        return EPOCHS_AT_ONCE if fits else 1
+
+    def epochs(
+        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
+    ) -> tuple[Any, list[Outcome]]:
+        if len(plans) == 1:
+            population, *outcome = self.epoch(population, first, data, dev, plans[0])
+            rates = current_learning_rate(population.opt_state)
+            return population, [(*outcome, rates)]
+        layouts = [layout(batches) for batches in plans]
+        index = None if layouts[0][1] is None else np.stack([e[1] for e in layouts])
+        rest = None if layouts[0][2] is None else np.stack([e[2] for e in layouts])
+        population, self.ok, *outputs = self.compiled.run_epochs(
+            population,
+            np.arange(first, first + len(plans), dtype=np.int32),
+            self.ok,
+            data,
+            index,
+            rest,
+            dev,
+            whole=layouts[0][0],
+        )
+        costs, train, found, rates = self.jax.device_get(outputs)
+        outcomes = [
+            (
+                costs[i],
+                _at(train, i),
+                None if found is None else _at(found, i),
+                rates[i],
+            )
+            for i in range(len(plans))
+        ]
+        return population, outcomes
+
     def epoch(
         self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
     ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
@@ -443,6 +511,11 @@ class _JaxEngine:
         if dev is not None and found is None:
             found = evaluate_arrays(self.model, params, state, *dev, rows=rows)
         return population, np.asarray(costs), _host_pair(train), _host_pair(found)
+
+
+def _at(metrics: Any, index: int) -> tuple[Any, Any]:
+    cost, accuracy = metrics
+    return cost[index], None if accuracy is None else accuracy[index]
 
 
 def _host_pair(pair: Any) -> Any:

@@ -26,6 +26,10 @@ class Callback:
     """Base class: every hook does nothing. ``order`` sorts callbacks (low first)."""
 
     order: ClassVar[int] = 0
+    reads_state: ClassVar[bool] = True
+    """Whether the callback may read or change the state between epochs; a run whose
+    callbacks all say no may run several epochs in one call (the JAX backend) and
+    call their hooks afterwards, in order."""
 
     def on_train_begin(self, trainer: Trainer) -> None:
         """Called once before the first epoch (also when resuming)."""
@@ -330,6 +334,7 @@ class ProgressBar(Callback):
     """
 
     order: ClassVar[int] = 50
+    reads_state: ClassVar[bool] = False  # it shows the logs only
 
     def __init__(self, mode: str = "auto", stream: TextIO | None = None) -> None:
         if mode not in ("auto", "rich", "plain"):

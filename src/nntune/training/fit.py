@@ -29,7 +29,7 @@ from ..optim import (
 )
 from .callbacks import Callback, ProgressBar
 from .history import History
-from .runners import Plan, Runner, make_runner
+from .runners import Epoch, Plan, Runner, make_runner
 from .state import TrainState
 
 
@@ -300,13 +300,13 @@ def fit(
     return trainer.history
 
 
-def _plan(trainer: Trainer, m: int) -> Plan:
-    """The plan of ``trainer.epoch``: its generator and mini-batches (see Plan)."""
+def _plan(trainer: Trainer, m: int, epoch: int) -> Plan:
+    """The plan of ``epoch``: its generator and mini-batches (see Plan)."""
     # Batch norm cannot train on a lone example: it joins the previous mini-batch.
     min_last = (
         2 if any(isinstance(layer, BatchNorm) for layer in trainer.model.layers) else 1
     )
-    seed, epoch, batch_size = trainer.seed, trainer.epoch, trainer.batch_size
+    seed, batch_size = trainer.seed, trainer.batch_size
 
     def plan() -> tuple[np.random.Generator, list[Any]]:
         rng = np.random.default_rng([seed, epoch])
@@ -325,40 +325,64 @@ def _run(
     data = runner.data(x, targets)
     dev_data = runner.data(*dev) if dev is not None else None
     started = time.perf_counter() - trainer.time_offset
+    # Epochs run several at once where no callback looks at the state in between.
+    passive = all(not callback.reads_state for callback in trainer.callbacks)
+    together = runner.together(data, dev_data, trainer.augment) if passive else 1
+    m = x.shape[0]
     while trainer.epoch < trainer.epochs and not trainer.stop_training:
         epoch = trainer.epoch
-        for callback in trainer.callbacks:
-            callback.on_epoch_begin(trainer, epoch)
-        result = runner.epoch(
-            runner.with_epoch(trainer.live_state, epoch),
-            data,
-            dev_data,
-            _plan(trainer, x.shape[0]),
-            trainer.augment,
-        )
-        trainer.keep(result.state, runner.host)
-        values = result.costs
-        finite = [math.isfinite(value) for value in values]
-        if not all(finite):
-            first_bad = finite.index(False)
-            trainer.history.iterations.extend(values[:first_bad])
-            _diverged(trainer, values[first_bad], epoch)
-        start = len(trainer.history.iterations)
-        trainer.history.iterations.extend(values)
-        for offset, value in enumerate(values):
+        if together > 1 and trainer.epochs - epoch >= together:
+            plans = [_plan(trainer, m, e) for e in range(epoch, epoch + together)]
+            results = runner.epochs(trainer.live_state, epoch, plans, data, dev_data)
+        else:
             for callback in trainer.callbacks:
-                callback.on_batch_end(trainer, start + offset + 1, value)
-        logs: dict[str, Any] = {"epoch": epoch + 1}
-        logs["train_cost"], logs["train_accuracy"] = result.train or (math.nan, None)
-        if result.dev is not None:
-            logs["dev_cost"], logs["dev_accuracy"] = result.dev
-        logs["learning_rate"] = current_learning_rate(trainer.live_state.opt_state)
-        logs["time"] = time.perf_counter() - started
-        trainer.history.append(logs)
-        trainer.epoch = epoch + 1
-        trainer.keep(runner.with_epoch(trainer.live_state, trainer.epoch), runner.host)
+                callback.on_epoch_begin(trainer, epoch)
+            results = [
+                runner.epoch(
+                    runner.with_epoch(trainer.live_state, epoch),
+                    data,
+                    dev_data,
+                    _plan(trainer, m, epoch),
+                    trainer.augment,
+                )
+            ]
+        for offset, result in enumerate(results):
+            if offset or len(results) > 1:
+                for callback in trainer.callbacks:
+                    callback.on_epoch_begin(trainer, epoch + offset)
+            _record(trainer, runner, result, epoch + offset, started)
+
+
+def _record(
+    trainer: Trainer, runner: Runner, result: Epoch, epoch: int, started: float
+) -> None:
+    """Take one epoch's result: divergence check, history, callbacks."""
+    trainer.keep(result.state, runner.host)
+    values = result.costs
+    finite = [math.isfinite(value) for value in values]
+    if not all(finite):
+        first_bad = finite.index(False)
+        trainer.history.iterations.extend(values[:first_bad])
+        _diverged(trainer, values[first_bad], epoch)
+    start = len(trainer.history.iterations)
+    trainer.history.iterations.extend(values)
+    for offset, value in enumerate(values):
         for callback in trainer.callbacks:
-            callback.on_epoch_end(trainer, epoch, logs)
+            callback.on_batch_end(trainer, start + offset + 1, value)
+    logs: dict[str, Any] = {"epoch": epoch + 1}
+    logs["train_cost"], logs["train_accuracy"] = result.train or (math.nan, None)
+    if result.dev is not None:
+        logs["dev_cost"], logs["dev_accuracy"] = result.dev
+    rate = result.learning_rate
+    if rate is None:
+        rate = current_learning_rate(trainer.live_state.opt_state)
+    logs["learning_rate"] = rate
+    logs["time"] = time.perf_counter() - started
+    trainer.history.append(logs)
+    trainer.epoch = epoch + 1
+    trainer.keep(runner.with_epoch(trainer.live_state, trainer.epoch), runner.host)
+    for callback in trainer.callbacks:
+        callback.on_epoch_end(trainer, epoch, logs)
 
 
 def _diverged(trainer: Trainer, value: float, epoch: int) -> None:

@@ -29,6 +29,7 @@ from ..backend import per_member
 from ..backend.accelerated import require_jax, to_host
 from ..model import Sequential
 from ..optim import GradientTransformation
+from ..optim.learning_rate import first_learning_rate_state
 from .evaluation import EVALUATION_ROWS, evaluate_arrays, evaluate_rows
 from .state import TrainState
 from .step import make_train_step
@@ -51,12 +52,15 @@ class Epoch(NamedTuple):
         train: the training set's inference-mode cost and accuracy (None when a
             cost was not finite).
         dev: the dev set's, when there is one (None when a cost was not finite).
+        learning_rate: the epoch's last rate, when the runner knows it (an epoch
+            run with others at once; else it is read from ``state``).
     """
 
     state: TrainState
     costs: list[float]
     train: Metrics | None
     dev: Metrics | None
+    learning_rate: float | None = None
 
 
 class Runner(Protocol):
@@ -81,6 +85,19 @@ class Runner(Protocol):
 
     def host(self, state: Any) -> TrainState:
         """``state`` as NumPy arrays (as :meth:`epoch` returned it, moved)."""
+
+    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+        """How many epochs :meth:`epochs` may run in one call (1: never)."""
+
+    def epochs(
+        self,
+        state: TrainState,
+        first: int,
+        plans: list[Plan],
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+    ) -> list[Epoch]:
+        """Run several epochs at once (see :meth:`together`)."""
 
     def with_epoch(self, state: Any, epoch: int) -> Any:
         """``state`` (where the runner keeps it) with its epoch counter set."""
@@ -123,6 +140,26 @@ class NumpyRunner:
 
     def host(self, state: Any) -> TrainState:
         return state  # type: ignore[no-any-return]
+
+    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+        return 1
+
+    def epochs(
+        self,
+        state: TrainState,
+        first: int,
+        plans: list[Plan],
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+    ) -> list[Epoch]:
+        results = []
+        for offset, plan in enumerate(plans):
+            result = self.epoch(state.with_epoch(first + offset), data, dev, plan, None)
+            results.append(result)
+            if result.train is None:  # a cost that was not finite
+                break
+            state = result.state
+        return results
 
     def with_epoch(self, state: Any, epoch: int) -> Any:
         return state.with_epoch(epoch)
@@ -222,6 +259,32 @@ class _Compiled:
 
         self.run = jax.jit(run, static_argnames=("whole", "evaluate"))
 
+        def run_epochs(
+            state: TrainState,
+            epochs: Any,
+            ok: Any,
+            data: Any,
+            index: Any,
+            rest: Any,
+            dev: Any,
+            *,
+            whole: bool,
+        ) -> Any:
+            def one(carry: Any, planned: Any) -> Any:
+                epoch, rows, last = planned
+                (state, ok), epoch_rows = carry, (rows, last, dev)
+                state, ok, costs, train, found = run(
+                    state, epoch, ok, data, *epoch_rows, whole=whole, evaluate=True
+                )
+                rate = _rate(state.opt_state)
+                return (state, ok), (costs, train, found, rate)
+
+            state = state._replace(epoch=counter(epochs[0], ok))
+            (state, ok), outputs = jax.lax.scan(one, (state, ok), (epochs, index, rest))
+            return (state, ok, *outputs)
+
+        self.run_epochs = jax.jit(run_epochs, static_argnames=("whole",))
+
         def step_at(
             state: TrainState, epoch: Any, ok: Any, x: Any, targets: Any
         ) -> Any:
@@ -233,6 +296,10 @@ class _Compiled:
         # The signature of the rows evaluator of evaluate_arrays (the model is fixed).
         self.evaluate = lambda _model, p, s, x, t: evaluate(p, s, x, t)
 
+
+EPOCHS_AT_ONCE = 16
+"""Epochs the JAX runner compiles into one call when no callback reads the state
+between them (a run's last few epochs, fewer than this, run one at a time)."""
 
 _CACHE: dict[tuple[str, GradientTransformation], _Compiled] = {}
 _CACHE_SIZE = 32
@@ -356,6 +423,59 @@ class JaxRunner:
         dev_metrics = None if found is None else _pair(found)
         return Epoch(current, costs_found, _pair(train), dev_metrics)
 
+    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+        """How many epochs :meth:`epochs` runs in one call (1: one at a time)."""
+        if augment is not None or not small(data[0]):
+            return 1
+        return EPOCHS_AT_ONCE if dev is None or small(dev[0]) else 1
+
+    def epochs(
+        self,
+        state: TrainState,
+        first: int,
+        plans: list[Plan],
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+    ) -> list[Epoch]:
+        """Run the epochs of ``plans`` (from epoch ``first``) in one compiled call.
+
+        Each result holds the state after the last of them (a non-finite cost
+        freezes it, so it is also the state of the first failing epoch).
+        """
+        layouts = [layout(plan()[1]) for plan in plans]
+        whole = layouts[0][0]
+        index = None if layouts[0][1] is None else np.stack([e[1] for e in layouts])
+        rest = None if layouts[0][2] is None else np.stack([e[2] for e in layouts])
+        current = self._mirror.device(state._replace(epoch=None))
+        numbers = np.arange(first, first + len(plans), dtype=np.int32)
+        current, _, *outputs = self.compiled.run_epochs(
+            current,
+            numbers,
+            self.jax.numpy.asarray(True),
+            data,
+            index,
+            rest,
+            dev,
+            whole=whole,
+        )
+        costs, train, found, rates = self.jax.device_get(outputs)
+        results = []
+        for i in range(len(plans)):
+            values = [float(value) for value in costs[i]]
+            if not all(np.isfinite(values)):
+                results.append(Epoch(current, values, None, None))
+                break
+            results.append(
+                Epoch(
+                    current,
+                    values,
+                    _pair(_at(train, i)),
+                    None if found is None else _pair(_at(found, i)),
+                    None if rates is None else float(rates[i]),
+                )
+            )
+        return results
+
     def host(self, state: Any) -> TrainState:
         """``state`` on the host, as NumPy arrays (read-only ones on a CPU)."""
         return self._mirror.host(state)  # type: ignore[no-any-return]
@@ -367,6 +487,17 @@ class JaxRunner:
     def finish(self, state: TrainState) -> TrainState:
         """The final state as writable NumPy arrays, the model's own."""
         return to_host(state)  # type: ignore[no-any-return]
+
+
+def _at(metrics: Any, index: int) -> tuple[Any, Any]:
+    cost, accuracy = metrics
+    return cost[index], None if accuracy is None else accuracy[index]
+
+
+def _rate(opt_state: Any) -> Any:
+    """The last update's learning rate, traced (None for a state without one)."""
+    found = first_learning_rate_state(opt_state)
+    return None if found is None else found.value
 
 
 def small(x: Any) -> bool:
