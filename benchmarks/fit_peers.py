@@ -118,10 +118,9 @@ def batches(m: int, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
 # -- peers ------------------------------------------------------------------------
 
 
-def nntune_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
+def _nntune_model(workload, weights):  # type: ignore[no-untyped-def]
     import nntune
 
-    X, y = data(workload)
     model = nntune.mlp(
         list(workload.hidden),
         task="multiclass",
@@ -137,7 +136,35 @@ def nntune_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
             model.params[name]["b"] = weights[f"b{i}"].reshape(
                 model.params[name]["b"].shape
             )
+    return model
+
+
+def nntune_peer(workload, weights, mode, backend="numpy"):  # type: ignore[no-untyped-def]
+    import nntune
+
+    X, y = data(workload)
+    model = _nntune_model(workload, weights)
     optimizer = nntune.adam(LEARNING_RATE)
+    compile_seconds = None
+    if backend == "jax":
+        if mode == "check":
+            return {"skipped": "tests/test_jax_backend.py checks it against NumPy"}
+        from nntune.training.runners import EPOCHS_AT_ONCE
+
+        # Compile first (reported apart): a short run of the same model and
+        # optimizer compiles what the timed run uses.
+        CLOCK.start()
+        nntune.fit(
+            _nntune_model(workload, weights),
+            X,
+            y,
+            optimizer=optimizer,
+            epochs=min(workload.epochs, EPOCHS_AT_ONCE + 1),
+            batch_size=workload.batch,
+            progress="silent",
+            backend="jax",
+        )
+        compile_seconds = CLOCK.stop()["wall_seconds"]
     if mode == "check":
         x, targets = model.prepare(X, y)
         state = nntune.TrainState.create(model, optimizer, seed=0)
@@ -159,8 +186,17 @@ def nntune_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
         epochs=workload.epochs,
         batch_size=workload.batch,
         progress="silent",
+        backend=backend,
     )
-    return CLOCK.stop()
+    found = CLOCK.stop()
+    if compile_seconds is not None:
+        found["compile_seconds"] = compile_seconds
+    return found
+
+
+def nntune_jax_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
+    """nntune's JAX backend: each epoch (16 at once) one compiled call."""
+    return nntune_peer(workload, weights, mode, backend="jax")
 
 
 def _nntune_cost(model, x, targets):  # type: ignore[no-untyped-def]
@@ -417,6 +453,21 @@ def population_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
         batch_size=workload.batch,
     )
     together = time.perf_counter() - started
+    optimizer = nntune.adam(LEARNING_RATE)
+    on_jax = []
+    for _ in range(2):  # the first compiles
+        started = time.perf_counter()
+        fit_population(
+            model,
+            X,
+            y,
+            members=[{"learning_rate": rate} for rate in rates],
+            optimizer=optimizer,
+            epochs=workload.epochs,
+            batch_size=workload.batch,
+            backend="jax",
+        )
+        on_jax.append(time.perf_counter() - started)
     started = time.perf_counter()
     for rate in rates:
         single = nntune.mlp(list(workload.hidden), task="multiclass", outputs=2)
@@ -430,7 +481,12 @@ def population_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
             batch_size=workload.batch,
             progress="silent",
         )
-    return {"population": together, "separate": time.perf_counter() - started}
+    return {
+        "population": together,
+        "population_jax": on_jax[1],
+        "population_jax_compile": on_jax[0] - on_jax[1],
+        "separate": time.perf_counter() - started,
+    }
 
 
 def gemm_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
@@ -446,6 +502,7 @@ def gemm_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
 
 PEERS = {
     "nntune": nntune_peer,
+    "nntune_jax": nntune_jax_peer,
     "numpy": numpy_peer,
     "torch": torch_peer,
     "sklearn": sklearn_peer,

@@ -201,9 +201,20 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--skip-one-model", action="store_true")
+    parser.add_argument(
+        "--at-once",
+        type=int,
+        default=None,
+        help="epochs per compiled call (default: nntune's EPOCHS_AT_ONCE)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.at_once is not None:
+        import nntune.population
+
+        nntune.population.EPOCHS_AT_ONCE = args.at_once  # type: ignore[attr-defined]
     report: dict[str, Any] = {"environment": environment(), "epochs": args.epochs}
+    report["at_once"] = args.at_once
     print(json.dumps(report["environment"]), flush=True)
     rows = []
     for count in args.members:

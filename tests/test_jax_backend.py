@@ -215,3 +215,56 @@ def test_bad_backend_and_missing_jax_say_what_to_do(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", without_jax)
     with pytest.raises(ModuleNotFoundError, match=r'pip install "nntune\[jax\]"'):
         fit(model, X, Y, epochs=1, progress="silent", backend="jax")
+
+
+def test_the_train_command_runs_on_jax_and_continues_on_numpy(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    nntune_command = str(Path(sys.executable).with_name("nntune"))
+    common = ["--data", "moons", "--layers", "6", "--dtype", "float64", "--quiet"]
+    for backend in ("numpy", "jax"):
+        done = subprocess.run(
+            [
+                nntune_command,
+                "train",
+                *common,
+                "--epochs",
+                "20",
+                "--backend",
+                backend,
+                "--out",
+                str(tmp_path / backend),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert 'backend = "jax"' in (tmp_path / "jax" / "config.toml").read_text()
+    numpy_model = nntune.load_model(tmp_path / "numpy" / "model")
+    jax_model = nntune.load_model(tmp_path / "jax" / "model")
+    assert_close_trees(numpy_model.params, jax_model.params)
+    # The backend is not part of the run's identity: the JAX run continues on NumPy.
+    done = subprocess.run(
+        [
+            nntune_command,
+            "resume",
+            str(tmp_path / "jax"),
+            "--epochs",
+            "25",
+            "--backend",
+            "numpy",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    resumed = nntune.load_model(tmp_path / "jax" / "model")
+    dense = next(name for name in resumed.params if "W" in resumed.params[name])
+    assert not np.allclose(resumed.params[dense]["W"], jax_model.params[dense]["W"])

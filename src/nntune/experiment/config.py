@@ -84,6 +84,7 @@ class TrainConfig:
     init_seed: int | None = None
     shuffle_seed: int | None = None
     dtype: str = "float32"
+    backend: str = "numpy"
     checkpoint_every: int | None = None
     out: str | None = None
 
@@ -186,9 +187,13 @@ class TrainConfig:
         return {key: value for key, value in values.items() if value is not None}
 
     def fingerprint(self) -> str:
-        """A hash of the settings that change the result (not ``out`` or ``epochs``)."""
+        """A hash of the settings that change the result (not ``out`` or ``epochs``).
+
+        The backend is left out too: it runs the same math on the same mini-batches,
+        so a run started on one continues on the other.
+        """
         values = self.settings()
-        for key in ("out", "epochs", "checkpoint_every"):
+        for key in ("out", "epochs", "checkpoint_every", "backend"):
             values.pop(key, None)
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

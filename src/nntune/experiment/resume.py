@@ -35,6 +35,7 @@ LOOP_SETTINGS = (
     "early_stopping",
     "patience",
     "checkpoint_every",
+    "backend",
 )
 """Settings of the training loop a paused run can continue with, changed."""
 

@@ -364,6 +364,15 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("float32", "float64"),
     ),
     Setting(
+        "backend",
+        "str",
+        "numpy",
+        "Array backend: numpy (eager) or jax (each epoch compiled, on a GPU when JAX "
+        'has one; pip install "nntune[jax]"). Same math, same mini-batches.',
+        "run",
+        choices=("numpy", "jax"),
+    ),
+    Setting(
         "checkpoint_every",
         "int",
         None,

@@ -342,13 +342,14 @@ def train_trial(
     dataset = data.dataset
     train = data.split.train if train_rows is None else np.asarray(train_rows)
     dev = data.split.dev
-    model = build_model(config, dataset, dataset.X[train])
+    X_train = dataset.X[train]  # one copy of the training rows, not two
+    model = build_model(config, dataset, X_train)
     chosen = list(callbacks)
     if config.early_stopping:
         chosen.insert(0, EarlyStopping("dev_cost", patience=config.patience))
     history = fit(
         model,
-        dataset.X[train],
+        X_train,
         dataset.y[train],
         optimizer=build_optimizer(config),
         epochs=config.epochs,
@@ -358,6 +359,7 @@ def train_trial(
         seed=config.seed_for("shuffle"),
         progress=progress,
         augment=build_augment(config, dataset),
+        backend=config.backend,
     )
     metrics = evaluate_sets(model, dataset, {"train": train, "dev": dev})
     column = "dev_cost" if model.loss.task == "regression" else "dev_accuracy"
