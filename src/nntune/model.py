@@ -25,6 +25,8 @@ import numpy as np
 from ._validation import is_array
 from .backend import Array, Params, Seed, State, make_rng, namespace, resolve_dtype
 from .backend.random import fold_in
+from .data.mapped import MappedArray, out_of_core
+from .data.targets import chunked_targets
 from .layers import Cache, Dense, Hyperparams, Layer
 from .losses import L1, L2, LOSS_TYPES, Loss
 
@@ -119,6 +121,12 @@ class Sequential:
         its state from the inputs that reach it; call this on the training set only.
         """
         x, _ = self.prepare(X)
+        if isinstance(x, MappedArray):
+            raise ValueError(
+                f"adapt fits its statistics on inputs in memory; got {x!r}, read out "
+                "of core. Adapt on a sample of rows that fits in memory, e.g. "
+                "model.adapt(X[:100_000]) (indexing returns an array)."
+            )
         state = dict(self.state)
         for name, layer in zip(self.names, self.layers, strict=True):
             adapt = getattr(layer, "adapt", None)
@@ -267,25 +275,27 @@ class Sequential:
     def prepare(self, X: Any, y: Any = None) -> tuple[Array, Array | None]:
         """Validate ``X`` (and ``y``) and convert them to the model's dtype.
 
+        Data in a file (a :class:`~nntune.data.MappedArray`, or an ``np.memmap`` such
+        as ``np.load(path, mmap_mode="r")``) of more than
+        :data:`~nntune.data.mapped.IN_MEMORY_ROWS` rows stays there: ``x`` is a
+        :class:`~nntune.data.MappedArray` that reads the rows it is indexed with in
+        the model's dtype, checked finite one chunk at a time; class labels become
+        :class:`~nntune.data.targets.ClassTargets` (small integers, expanded per
+        mini-batch), validated one chunk at a time.
+
         Raises:
             ValueError: for a wrong shape or feature count, NaN/inf in ``X``, or labels
                 outside the classes.
         """
         self._require_built()
+        mapped = out_of_core(X)
+        if mapped is not None:
+            return self._prepare_mapped(mapped, y)
+        if isinstance(X, MappedArray):
+            X = X[:]  # a few rows: read them into memory
         x = _as_array(X, self.dtype)
         xp = namespace(x)
-        if x.ndim != 2:
-            raise ValueError(
-                f"X must be 2-D with shape (n_examples, {self.in_features}); got shape "
-                f"{tuple(x.shape)}. Reshape one example with X.reshape(1, -1)."
-            )
-        if x.shape[1] != self.in_features:
-            raise ValueError(
-                f"X has {x.shape[1]} features but the model expects "
-                f"{self.in_features}; got shape {tuple(x.shape)}, expected "
-                f"(n_examples, {self.in_features}). "
-                "Use the same features, in the same order, as in training."
-            )
+        self._check_shape(tuple(x.shape))
         if not bool(xp.all(xp.isfinite(x))):
             bad = int(xp.sum(xp.astype(~xp.isfinite(x), xp.int64)))
             raise ValueError(
@@ -302,9 +312,46 @@ class Sequential:
             )
         return x, xp.asarray(targets)
 
+    def _prepare_mapped(self, X: MappedArray, y: Any) -> tuple[Array, Array | None]:
+        x = X.astype(self.dtype)
+        self._check_shape(x.shape)
+        x.check_finite()
+        if y is None:
+            return x, None
+        outputs = int(self.n_outputs or 0)
+        targets = chunked_targets(
+            y,
+            x.shape[0],
+            lambda rows: self.loss.prepare_targets(rows, outputs, self.dtype),
+            self.loss.task,
+        )
+        return x, targets
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 2:
+            raise ValueError(
+                f"X must be 2-D with shape (n_examples, {self.in_features}); got shape "
+                f"{shape}. Reshape one example with X.reshape(1, -1)."
+            )
+        if shape[1] != self.in_features:
+            raise ValueError(
+                f"X has {shape[1]} features but the model expects "
+                f"{self.in_features}; got shape {shape}, expected "
+                f"(n_examples, {self.in_features}). "
+                "Use the same features, in the same order, as in training."
+            )
+
     def logits(self, X: Any) -> Array:
-        """Inference-mode output of the last layer (before the loss's link)."""
+        """Inference-mode output of the last layer (before the loss's link).
+
+        Data read out of core (see :meth:`prepare`) goes through in chunks.
+        """
         x, _ = self.prepare(X)
+        if isinstance(x, MappedArray):
+            parts = [
+                self.infer(self.params, self.state, rows) for _, rows in x.chunks()
+            ]
+            return namespace(parts[0]).concat(parts)
         return self.infer(self.params, self.state, x)
 
     def predict(self, X: Any) -> Array:
@@ -331,9 +378,20 @@ class Sequential:
     def cost(self, X: Any, y: Any) -> float:
         """Inference-mode cost (loss + regularization) on ``(X, y)``."""
         x, targets = self.prepare(X, y)
-        logits = self.apply(self.params, self.state, x, training=False)[0]
-        cost = self.loss.value_and_grad(logits, targets)[0]
-        return float(cost + self.regularization_cost(self.params, x.shape[0]))
+        m = x.shape[0]
+        if isinstance(x, MappedArray):  # the mean of the chunks' costs
+            cost: Any = 0.0
+            prepared: Any = targets
+            for start, rows in x.chunks():
+                logits = self.infer(self.params, self.state, rows)
+                part = self.loss.value_and_grad(
+                    logits, prepared[start : start + len(rows)]
+                )
+                cost = cost + float(part[0]) * len(rows) / m
+        else:
+            logits = self.apply(self.params, self.state, x, training=False)[0]
+            cost = self.loss.value_and_grad(logits, targets)[0]
+        return float(cost + self.regularization_cost(self.params, m))
 
     def summary(self) -> str:
         """A table of layers with output shape and parameter count.
