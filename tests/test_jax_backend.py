@@ -268,3 +268,65 @@ def test_the_train_command_runs_on_jax_and_continues_on_numpy(tmp_path):
     resumed = nntune.load_model(tmp_path / "jax" / "model")
     dense = next(name for name in resumed.params if "W" in resumed.params[name])
     assert not np.allclose(resumed.params[dense]["W"], jax_model.params[dense]["W"])
+
+
+def test_trials_that_differ_in_state_values_share_the_compiled_programs(monkeypatch):
+    import jax
+
+    compiles = []
+    real_compile = jax.stages.Lowered.compile
+
+    def counting(self, *args, **kwargs):
+        compiles.append(self)
+        return real_compile(self, *args, **kwargs)
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", counting)
+    runners._EXECUTABLES.clear()
+    models = {}
+    for rate in (0.01, 0.03):
+        model = nntune.mlp([5], keep_prob=0.9).init(2, seed=3, dtype="float64")
+        fit(
+            model,
+            X,
+            Y,
+            optimizer=adam(rate),
+            epochs=2,
+            progress="silent",
+            backend="jax",
+            hyperparams={"l2": rate},
+        )
+        models[rate] = model
+        if rate == 0.01:
+            compiled_programs = len(compiles)
+    assert compiled_programs > 0
+    assert len(compiles) == compiled_programs  # the second trial compiled nothing
+    # ... and the second trial trained with its own rate and l2, as NumPy does.
+    alone = nntune.mlp([5], keep_prob=0.9).init(2, seed=3, dtype="float64")
+    fit(
+        alone,
+        X,
+        Y,
+        optimizer=adam(0.03),
+        epochs=2,
+        progress="silent",
+        hyperparams={"l2": 0.03},
+    )
+    assert_close_trees(alone.params, models[0.03].params)
+
+
+def test_data_read_from_a_file_as_needed_is_refused_with_what_to_do(tmp_path):
+    from nntune.data import open_mapped
+
+    rows = np.random.default_rng(0).normal(size=(5000, 2))
+    np.save(tmp_path / "X.npy", rows)
+    labels = (rows[:, 0] > 0).astype(int)
+    model = nntune.mlp([4]).init(2)
+    with pytest.raises(ValueError, match="backend='jax' moves the training data"):
+        fit(
+            model,
+            open_mapped(tmp_path / "X.npy"),
+            labels,
+            epochs=1,
+            progress="silent",
+            backend="jax",
+        )
