@@ -423,3 +423,45 @@ def test_evaluation_in_chunks_equals_the_whole_set(monkeypatch):
     chunked = fit_module.evaluate_arrays(model, model.params, model.state, x, targets)
     assert float(chunked[0]) == pytest.approx(float(whole[0]), rel=1e-6)
     assert float(chunked[1]) == pytest.approx(float(whole[1]), abs=1e-12)
+
+
+def test_fit_trains_packed_and_equals_the_pure_step_bit_for_bit():
+    """fit's NumPy runner packs the state into contiguous arrays; same numbers."""
+    import importlib
+
+    packed = importlib.import_module("nntune.training.packed")
+    for optimizer in (
+        optim.adam(optim.inverse_time_decay(0.01, 0.5)),
+        optim.adamw(0.01, weight_decay=0.1),
+        optim.momentum(0.05, beta=0.9),
+        optim.rmsprop(0.01),
+    ):
+        model = fitted_rich_model()
+        start = nntune.TrainState.create(model, optimizer, seed=3)
+        assert packed.Packing.applies(start)
+        history = nntune.fit(
+            model,
+            DATA.X,
+            DATA.y,
+            optimizer=optimizer,
+            epochs=2,
+            batch_size=32,
+            seed=3,
+            progress="silent",
+        )
+        step = nntune.make_train_step(model, optimizer)
+        x, targets = model.prepare(DATA.X, DATA.y)
+        state = start
+        for epoch in range(2):
+            state = state.with_epoch(epoch)
+            order = np.random.default_rng([3, epoch]).permutation(len(x))
+            for begin in range(0, len(x), 32):
+                rows = order[begin : begin + 32]
+                state, _ = step(state, x[rows], targets[rows])
+        for layer in state.params:
+            for name in state.params[layer]:
+                np.testing.assert_array_equal(
+                    history.train_state.params[layer][name], state.params[layer][name]
+                )
+        # The state handed back is keyed as the pure step keeps it.
+        assert history.train_state.opt_state.__class__ is state.opt_state.__class__

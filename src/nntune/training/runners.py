@@ -32,6 +32,7 @@ from ..model import Sequential
 from ..optim import GradientTransformation
 from ..optim.learning_rate import first_learning_rate_state
 from .evaluation import EVALUATION_ROWS, evaluate_arrays, evaluate_rows
+from .packed import PackedModel, Packing
 from .state import TrainState
 from .step import make_train_step
 
@@ -108,11 +109,17 @@ class Runner(Protocol):
 
 
 class NumpyRunner:
-    """The eager runner: the step called once per mini-batch."""
+    """The eager runner: the step called once per mini-batch.
+
+    A single model's state trains packed (:mod:`nntune.training.packed`): the same
+    step and the same numbers, with the optimizer's work done once per step on one
+    contiguous array instead of once per tensor.
+    """
 
     def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
-        self.model = model
+        self.model, self.optimizer = model, optimizer
         self.step = make_train_step(model, optimizer)
+        self._packed: tuple[Packing, Any] | None = None
 
     def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
         return x, targets
@@ -178,14 +185,29 @@ class NumpyRunner:
     ) -> tuple[TrainState, list[Any]]:
         x, targets = data
         rng, batches = plan()
+        step, packing = self.step, self._packing(state)
+        if packing is not None:
+            state, step = packing[0].pack_state(state), packing[1]
         costs: list[Any] = []
         for batch in batches[:limit]:
             inputs = x[batch]
             if augment is not None:
                 inputs = augment(inputs, rng)
-            state, cost = self.step(state, inputs, targets[batch])
+            state, cost = step(state, inputs, targets[batch])
             costs.append(cost)
+        if packing is not None:
+            state = packing[0].unpack_state(state)
         return state, costs
+
+    def _packing(self, state: TrainState) -> tuple[Packing, Any] | None:
+        """The packing of this model and its step, when ``state`` can be packed."""
+        if not Packing.applies(state):
+            return None
+        if self._packed is None:
+            packing = Packing(state.params)
+            model: Any = PackedModel(self.model, packing)
+            self._packed = (packing, make_train_step(model, self.optimizer))
+        return self._packed
 
 
 class _Compiled:

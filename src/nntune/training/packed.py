@@ -1,0 +1,136 @@
+"""Contiguous parameters for the NumPy backend: one array instead of one per tensor.
+
+The optimizer's update is elementwise, so it computes the same numbers on every
+tensor of a model or on all of them laid end to end in one array; what differs is
+the Python work, paid once per array and per step. A small network has a dozen
+tensors of a few hundred numbers, so that work is most of its step. The NumPy runner
+therefore trains a :class:`Packing` of its state: the parameters and every part of
+the optimizer state keyed like them (moments, velocities) as one contiguous array
+each, the layers reading views into it. The step is the same pure step
+(:func:`~nntune.make_train_step`), given a model whose gradients come packed, and
+its results are the same bit for bit. Unpacked (views, no copy), the state is the
+one the pure step keeps, for callbacks, checkpoints and the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import Params
+from ..model import Sequential
+from .state import TrainState
+
+__all__ = ["PACKED", "Packing"]
+
+PACKED = "packed"
+"""The one layer name of a packed tree: ``{"packed": {"all": array}}``."""
+
+
+class Packing:
+    """How one model's parameter tree lays out in one array (see the module)."""
+
+    def __init__(self, params: Params) -> None:
+        self.slots: list[tuple[str, str, tuple[int, ...], int, int]] = []
+        offset = 0
+        for layer, arrays in params.items():
+            for name, array in arrays.items():
+                self.slots.append((layer, name, tuple(array.shape), offset, array.size))
+                offset += int(array.size)
+        self.size = offset
+        self.keys = {layer: tuple(arrays) for layer, arrays in params.items()}
+
+    @staticmethod
+    def applies(state: TrainState) -> bool:
+        """Whether ``state`` can be packed: one model of NumPy arrays of one dtype."""
+        leaves = [a for arrays in state.params.values() for a in arrays.values()]
+        return (
+            bool(leaves)
+            and all(type(a) is np.ndarray for a in leaves)
+            and len({a.dtype for a in leaves}) == 1
+            and np.ndim(state.step) == 0
+        )
+
+    def matches(self, tree: Any) -> bool:
+        """Whether ``tree`` is keyed like the parameters (a moment, a velocity)."""
+        return (
+            isinstance(tree, dict)
+            and tree.keys() == self.keys.keys()
+            and all(
+                isinstance(tree[layer], dict) and tuple(tree[layer]) == names
+                for layer, names in self.keys.items()
+            )
+            and all(
+                type(tree[layer][name]) is np.ndarray
+                and tree[layer][name].shape == shape
+                for layer, name, shape, _, _ in self.slots
+            )
+        )
+
+    def pack(self, tree: Params) -> Params:
+        """One array holding every array of ``tree``, in the slots' order."""
+        parts = [tree[layer][name].reshape(-1) for layer, name, *_ in self.slots]
+        return {PACKED: {"all": np.concatenate(parts)}}
+
+    def unpack(self, packed: Params) -> Params:
+        """Views into the packed array, keyed and shaped like the parameters."""
+        flat = packed[PACKED]["all"]
+        tree: Params = {layer: {} for layer in self.keys}
+        for layer, name, shape, offset, size in self.slots:
+            tree[layer][name] = flat[offset : offset + size].reshape(shape)
+        return tree
+
+    def pack_state(self, state: TrainState) -> TrainState:
+        """``state`` with its parameters and parameter-keyed optimizer trees packed."""
+        return state._replace(
+            params=self.pack(state.params),
+            opt_state=self._walk(state.opt_state, self._pack_if_keyed),
+        )
+
+    def unpack_state(self, state: TrainState) -> TrainState:
+        """The inverse of :meth:`pack_state` (views into the packed arrays)."""
+        return state._replace(
+            params=self.unpack(state.params),
+            opt_state=self._walk(state.opt_state, self._unpack_if_packed),
+        )
+
+    def _pack_if_keyed(self, tree: Any) -> Any:
+        return self.pack(tree) if self.matches(tree) else None
+
+    def _unpack_if_packed(self, tree: Any) -> Any:
+        if isinstance(tree, dict) and tree.keys() == {PACKED}:
+            return self.unpack(tree)
+        return None
+
+    def _walk(self, tree: Any, change: Any) -> Any:
+        changed = change(tree)
+        if changed is not None:
+            return changed
+        if isinstance(tree, dict):
+            return {key: self._walk(value, change) for key, value in tree.items()}
+        if isinstance(tree, tuple):
+            values = [self._walk(value, change) for value in tree]
+            return type(tree)(*values) if hasattr(tree, "_fields") else tuple(values)
+        if isinstance(tree, list):
+            return [self._walk(value, change) for value in tree]
+        return tree
+
+
+class PackedModel:
+    """``model`` seen through a :class:`Packing`: packed parameters and gradients.
+
+    It has what :func:`~nntune.make_train_step` uses of a model (its layers and
+    ``value_and_grad``), so the pure step trains packed states unchanged.
+    """
+
+    def __init__(self, model: Sequential, packing: Packing) -> None:
+        self.model, self.packing, self.layers = model, packing, model.layers
+
+    def value_and_grad(
+        self, params: Params, state: Any, x: Any, targets: Any, **options: Any
+    ) -> tuple[Any, Params, Any]:
+        cost, grads, new_state = self.model.value_and_grad(
+            self.packing.unpack(params), state, x, targets, **options
+        )
+        return cost, self.packing.pack(grads), new_state
