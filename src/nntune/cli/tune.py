@@ -159,6 +159,14 @@ def _show(value: Any) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     help="The study folder (default studies/<space file name>).",
 )
+@click.option(
+    "--population",
+    default="auto",
+    show_default=True,
+    help="Trials trained at once as one population when they share an "
+    "architecture (0: never; auto: 16 when only learning_rate, l2, keep_prob or "
+    "init_seed are searched, without --workers or --pruner).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress and no summary.")
 def tune(
@@ -178,6 +186,7 @@ def tune(
     address: str | None,
     seed: int,
     out: Path | None,
+    population: str,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -197,6 +206,7 @@ def tune(
     from ..tuning import load_space
     from ..tuning import tune as run_search
     from ..tuning.engines import available_cores
+    from ..tuning.search import population_size
 
     space = load_space(space_file)
     base = {
@@ -205,8 +215,20 @@ def tune(
         if value is not None
     }
     folder = out or Path("studies") / space_file.stem
+    size: int | str = "auto"
+    if population != "auto":
+        try:
+            size = int(population)
+        except ValueError:
+            raise click.BadParameter(
+                f"expected auto or a number of trials >= 0; got {population!r}.",
+                param_hint="--population",
+            ) from None
     if workers is None:
-        workers = 1 if engine == "ray" else available_cores()
+        # One process training populations, when the search allows it; else one
+        # process per core.
+        together = population_size(size, space, engine, 1, pruner, strategy) > 1
+        workers = 1 if engine == "ray" or together else available_cores()
     budget = trials
     if budget is None and strategy != "grid":
         budget = 20
@@ -230,6 +252,7 @@ def tune(
                 seed=seed,
                 base=base,
                 on_event=view,
+                population=size,
             )
     except _StoppedError as stopped:
         click.echo(

@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..experiment.trial import PreparedData
-from .worker import TrialOutcome, TrialSpec, run_trial
+from .worker import TrialOutcome, TrialSpec, run_population, run_trial
 
 __all__ = ["ENGINES", "InlineEngine", "LocalEngine", "RayEngine", "available_cores"]
 
@@ -63,6 +63,39 @@ class InlineEngine:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+class PopulationEngine:
+    """Run trials in this process, up to ``size`` at once as one population.
+
+    The search starts ``size`` trials; they train together at the next poll
+    (:func:`~nntune.tuning.worker.run_population`): those that share an
+    architecture as one batched pass, the others one by one.
+    """
+
+    def __init__(
+        self, data: PreparedData, size: int, on_epoch: EpochReport | None = None
+    ):
+        self._data, self._on_epoch, self.workers = data, on_epoch, size
+        self._queued: list[tuple[TrialSpec, Future[TrialOutcome]]] = []
+
+    def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
+        future: Future[TrialOutcome] = Future()
+        self._queued.append((spec, future))
+        return future
+
+    def poll(self) -> None:
+        """Train the trials started since the last poll."""
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        outcomes = run_population([s for s, _ in queued], self._data, self._on_epoch)
+        for (_, future), outcome in zip(queued, outcomes, strict=True):
+            future.set_result(outcome)
+
+    def close(self) -> None:
+        """Nothing to close (a trial still queued is interrupted by the search)."""
+        self._queued = []
 
 
 _WORKER_DATA: PreparedData | None = None

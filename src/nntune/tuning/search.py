@@ -35,7 +35,7 @@ import numpy as np
 
 from ..experiment.config import TrainConfig
 from ..experiment.trial import PreparedData, prepare_data
-from .engines import ENGINES, InlineEngine, LocalEngine, RayEngine
+from .engines import ENGINES, InlineEngine, LocalEngine, PopulationEngine, RayEngine
 from .loop import Search, TuneEvent
 from .pruning import PRUNERS
 from .sampling import check_sampler_packages
@@ -91,6 +91,7 @@ def tune(
     seed: int = 0,
     base: Mapping[str, Any] | None = None,
     on_event: Callable[[TuneEvent], None] | None = None,
+    population: int | str = "auto",
 ) -> Study:
     """Search the space and return the study (continued if it exists).
 
@@ -112,6 +113,12 @@ def tune(
         seed: the seed of the draws (the trials' training seeds are the space's).
         base: settings that override the space's ``[base]`` (e.g. ``data``).
         on_event: called with a :class:`TuneEvent` as trials start and end.
+        population: trials trained at once as one population when they share an
+            architecture (:mod:`nntune.experiment.populations`), in this process;
+            ``0`` never; ``"auto"`` (the default) 16 when the space searches only
+            the members' own settings (learning rate, ``l2``, ``keep_prob``,
+            ``init_seed``), one worker, no pruner and a random, grid or
+            coarse-to-fine search.
 
     Raises:
         ValueError: for a bad space, option, data set, or a study folder that holds
@@ -164,15 +171,56 @@ def tune(
         "grid_points": grid_points if strategy == "grid" else None,
         "pruner": pruner,
     }
+    size = population_size(population, space, engine, workers, pruner, strategy)
     found = create_or_continue(Path(study), space, options, storage)
     search = Search(found, prepared, budget, seconds, points, on_event)
-    if engine == "ray":
+    if size > 1:
+        search.run(PopulationEngine(prepared, min(size, budget), search.epoch_event))
+    elif engine == "ray":
         search.run(RayEngine(prepared, address, workers if workers > 1 else None))
     elif workers == 1:
         search.run(InlineEngine(prepared, search.epoch_event))
     else:
         search.run(LocalEngine(prepared, workers, search.epoch_event))
     return found
+
+
+AUTO_POPULATION = 16
+"""Trials trained at once by ``population="auto"`` when the search allows it."""
+
+
+def population_size(
+    population: int | str,
+    space: Space,
+    engine: str,
+    workers: int,
+    pruner: str,
+    strategy: str,
+) -> int:
+    """How many trials to train at once as one population (1: one at a time).
+
+    See :func:`tune`'s ``population``.
+    """
+    from ..experiment.populations import MEMBER_SETTINGS
+
+    if population == "auto":
+        members_only = set(space.dimensions) <= {*MEMBER_SETTINGS, "init_seed"}
+        fits = engine == "local" and workers == 1 and pruner == "none"
+        simple = strategy in ("random", "grid", "coarse-to-fine")
+        return AUTO_POPULATION if members_only and fits and simple else 1
+    if isinstance(population, bool) or not isinstance(population, int):
+        raise ValueError(
+            f"population must be 'auto' or an integer >= 0; got {population!r}."
+        )
+    if population > 1 and (engine != "local" or workers != 1 or pruner != "none"):
+        raise ValueError(
+            f"population={population} trains trials together in this process, "
+            "without pruning; it takes engine='local', workers=1 and pruner='none' "
+            f"(got engine={engine!r}, workers={workers}, pruner={pruner!r})."
+        )
+    if population < 0:
+        raise ValueError(f"population must be >= 0; got {population}.")
+    return population
 
 
 def _as_space(space: Mapping[str, Any] | str | Path) -> Space:

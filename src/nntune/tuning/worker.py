@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..experiment.config import TrainConfig
-from ..experiment.trial import PreparedData, prepare_data, train_trial
+from ..experiment.populations import population_key, train_population
+from ..experiment.trial import PreparedData, TrialResult, prepare_data, train_trial
 from ..training import Callback, Trainer
 from .pruning import Pruner, PruneRule, dev_error
 
-__all__ = ["TrialOutcome", "TrialSpec", "run_trial"]
+__all__ = ["TrialOutcome", "TrialSpec", "run_population", "run_trial"]
 
 HISTORY_COLUMNS = (
     "train_cost",
@@ -95,13 +96,76 @@ def run_trial(
             callbacks.append(_Progress(spec.number, on_epoch))
         result = train_trial(config, prepared, callbacks)
     except Exception as error:  # a trial's own failure: recorded, the search goes on
-        last = traceback.format_exception_only(type(error), error)[-1].strip()
-        return TrialOutcome(
-            spec.number,
-            "failed",
-            error=last,
-            seconds=time.perf_counter() - started,
-        )
+        return _failed(spec, error, time.perf_counter() - started)
+    return _outcome(spec, result, pruner.pruned_at is not None, started)
+
+
+def run_population(
+    specs: list[TrialSpec],
+    data: PreparedData | None = None,
+    on_epoch: Callable[[int, int, int], None] | None = None,
+) -> list[TrialOutcome]:
+    """Run ``specs``, those that share an architecture as one population.
+
+    Trials whose settings differ only in the members' own
+    (:data:`~nntune.experiment.populations.MEMBER_SETTINGS`) and that no rule
+    prunes train together (:func:`~nntune.experiment.populations.train_population`),
+    each ending as it would alone; the others run one by one (:func:`run_trial`),
+    and so does a member whose cost stopped being finite (alone, it fails with the
+    divergence's message, as it would have).
+    The outcomes come back in the order of ``specs``.
+    """
+    started = time.perf_counter()
+    outcomes: dict[int, TrialOutcome] = {}
+    groups: dict[Any, list[tuple[TrialSpec, TrainConfig]]] = {}
+    for spec in specs:
+        try:
+            config = TrainConfig.from_mapping(
+                spec.settings, source=f"trial {spec.number}"
+            )
+        except Exception as error:  # a trial's own failure
+            outcomes[spec.number] = _failed(spec, error, 0.0)
+            continue
+        key = population_key(config) if spec.rule.kind == "none" else None
+        groups.setdefault(key or ("alone", spec.number), []).append((spec, config))
+    for members in groups.values():
+        if len(members) == 1:
+            spec = members[0][0]
+            outcomes[spec.number] = run_trial(spec, data, on_epoch)
+            continue
+        try:
+            configs = [config for _, config in members]
+            prepared = data if data is not None else prepare_data(configs[0])
+            results = train_population(configs, prepared)
+        except Exception as error:  # the pass failed: every member says why
+            for spec, _ in members:
+                outcomes[spec.number] = _failed(
+                    spec, error, time.perf_counter() - started
+                )
+            continue
+        for (spec, _), result in zip(members, results, strict=True):
+            if not all(math.isfinite(c) for c in result.history.iterations):
+                # Its cost stopped being finite: alone, the run stops there with
+                # the divergence's message (and the last finite weights).
+                outcomes[spec.number] = run_trial(spec, data, on_epoch)
+                continue
+            outcomes[spec.number] = _outcome(spec, result, False, started)
+            outcomes[spec.number].seconds = result.seconds
+            if on_epoch is not None:
+                epochs = result.config.epochs
+                on_epoch(spec.number, result.history.epochs_run, epochs)
+    return [outcomes[spec.number] for spec in specs]
+
+
+def _failed(spec: TrialSpec, error: BaseException, seconds: float) -> TrialOutcome:
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return TrialOutcome(spec.number, "failed", error=last, seconds=seconds)
+
+
+def _outcome(
+    spec: TrialSpec, result: TrialResult, pruned: bool, started: float
+) -> TrialOutcome:
+    """The outcome of a trained trial (failed when it has no finite dev error)."""
     history = result.history
     columns = {
         name: [_plain(v) for v in history.column(name)]
@@ -129,7 +193,7 @@ def run_trial(
         )
     return TrialOutcome(
         number=spec.number,
-        state="pruned" if pruner.pruned_at is not None else "complete",
+        state="pruned" if pruned else "complete",
         value=float(value),
         train=_plain_dict(result.train),
         dev=_plain_dict(result.dev),

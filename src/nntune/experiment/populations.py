@@ -1,0 +1,144 @@
+"""Trials that share an architecture, trained as one population.
+
+A search's trials often differ only in values a training state holds per model: the
+learning rate, ``l2``, ``keep_prob`` and the weights' seed. Such trials train as one
+population (:func:`nntune.population.fit_population`): one batched pass instead of
+one run each, every member ending with the weights, history and metrics of its
+separate :func:`~nntune.experiment.trial.train_trial`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..population import fit_population
+from ..training import EarlyStopping
+from .config import DEFAULT_LEARNING_RATES, TrainConfig
+from .trial import (
+    PreparedData,
+    TrialResult,
+    build_model,
+    build_optimizer,
+    data_key,
+    evaluate_sets,
+)
+
+__all__ = ["MEMBER_SETTINGS", "population_key", "train_population"]
+
+MEMBER_SETTINGS = ("learning_rate", "l2", "keep_prob", "init_seed", "out")
+"""Settings in which the members of one population may differ (``keep_prob`` only
+between values below 1: a network has dropout layers or it has not)."""
+
+
+def population_key(config: TrainConfig) -> tuple[Any, ...] | None:
+    """What the trials of one population must share.
+
+    None for a trial that trains alone (an augmentation draws per model).
+
+    Example:
+        >>> a = TrainConfig(learning_rate=0.01, l2=0.1)
+        >>> population_key(a) == population_key(TrainConfig(learning_rate=0.2))
+        True
+        >>> population_key(a) == population_key(TrainConfig(layers=(3,)))
+        False
+    """
+    if config.augment is not None:
+        return None
+    values = {
+        name: value
+        for name, value in dataclasses.asdict(config).items()
+        if name not in MEMBER_SETTINGS
+    }
+    values["init_seed"] = None  # the weights' seed is the member's own
+    values["dropout"] = config.keep_prob < 1
+    values["shuffle"] = config.seed_for("shuffle")  # the members share mini-batches
+    return tuple(sorted((name, repr(value)) for name, value in values.items()))
+
+
+def train_population(
+    configs: Sequence[TrainConfig], data: PreparedData
+) -> list[TrialResult]:
+    """Train ``configs`` (one :func:`population_key`) as one population.
+
+    Each result is what :func:`~nntune.experiment.trial.train_trial` returns for
+    that config alone (the same weights up to rounding); its ``seconds`` is its
+    share of the pass.
+
+    Raises:
+        ValueError: for configs of different keys or other data settings than
+            ``data``'s.
+    """
+    keys = {population_key(config) for config in configs}
+    if len(keys) != 1 or None in keys:
+        raise ValueError(
+            "train_population trains configs that differ only in "
+            f"{MEMBER_SETTINGS}; these differ in more (or augment their data)."
+        )
+    if any(data_key(c) != data.key[: len(data_key(c))] for c in configs):
+        raise ValueError(
+            "train_population: the configs' data settings differ from those the "
+            "data were prepared with; call prepare_data(config) for them."
+        )
+    started = time.perf_counter()
+    first = configs[0]
+    dataset, train, dev = data.dataset, data.split.train, data.split.dev
+    X_train = dataset.X[train]
+    model = build_model(first, dataset, X_train)
+    members = []
+    for config in configs:
+        member: dict[str, Any] = {
+            "learning_rate": _rate(config),
+            "l2": config.l2,
+            "init_seed": config.seed_for("init"),
+            "seed": config.seed_for("shuffle"),
+        }
+        if config.keep_prob < 1:
+            member["keep_prob"] = config.keep_prob
+        members.append(member)
+    result = fit_population(
+        model,
+        X_train,
+        dataset.y[train],
+        members=members,
+        optimizer=build_optimizer(first),
+        epochs=first.epochs,
+        batch_size=first.batch_size,
+        dev=(dataset.X[dev], dataset.y[dev]) if len(dev) else None,
+        seed=first.seed_for("shuffle"),
+        early_stopping=(
+            EarlyStopping("dev_cost", patience=first.patience)
+            if first.early_stopping
+            else None
+        ),
+        backend=first.backend,
+    )
+    share = (time.perf_counter() - started) / len(configs)
+    found = []
+    for config, history, state in zip(
+        configs, result.histories, result.states, strict=True
+    ):
+        own = build_model(config, dataset, X_train)
+        own.params, own.state = state.params, state.model_state
+        metrics = evaluate_sets(own, dataset, {"train": train, "dev": dev})
+        column = "dev_cost" if own.loss.task == "regression" else "dev_accuracy"
+        found.append(
+            TrialResult(
+                config=config,
+                model=own,
+                history=history,
+                train=metrics.get("train", {}),
+                dev=metrics.get("dev", {}),
+                seconds=share,
+                dev_curve=[v for v in history.column(column) if v is not None],
+            )
+        )
+    return found
+
+
+def _rate(config: TrainConfig) -> float:
+    if config.learning_rate is not None:
+        return float(config.learning_rate)
+    return float(DEFAULT_LEARNING_RATES.get(config.optimizer, 0.001))
