@@ -173,3 +173,31 @@ def test_the_tune_command_trains_populations_as_it_trains_one_by_one(tmp_path):
     )
     assert bad.returncode != 0
     assert "expected auto or a number of trials" in bad.stderr
+
+
+def test_compare_and_validation_curves_train_their_variants_as_one_population(
+    monkeypatch,
+):
+    from nntune import curves
+    from nntune.experiment import compare as compare_module
+    from nntune.experiment import populations
+
+    passes = []
+    real = populations.train_population
+
+    def counted(configs, data):
+        passes.append(len(configs))
+        return real(configs, data)
+
+    monkeypatch.setattr(populations, "train_population", counted)
+    config = nntune.TrainConfig(**BASE, keep_prob=0.9)
+    variants = compare_module.compare(config, [{"l2": 0.0}, {"l2": 0.5}, {"l2": 2.0}])
+    curve = curves.validation_curve(config, "l2", [0.0, 0.5, 2.0])
+    assert passes == [3, 3]
+    data = prepare_data(config)
+    for variant, point, l2 in zip(variants, curve.points, (0.0, 0.5, 2.0), strict=True):
+        alone = train_trial(nntune.TrainConfig(**BASE, keep_prob=0.9, l2=l2), data)
+        expected = pytest.approx(alone.dev["cost"], rel=1e-9)
+        assert variant.metrics["dev"]["cost"] == expected
+        assert point.dev_cost == expected
+        assert variant.metrics["epochs_run"] == alone.history.epochs_run

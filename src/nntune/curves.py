@@ -27,8 +27,9 @@ import numpy as np
 
 from ._files import atomic_write_bytes
 from .experiment.config import TrainConfig
+from .experiment.populations import train_trials
 from .experiment.settings import BY_NAME
-from .experiment.trial import PreparedData, prepare_data, train_trial
+from .experiment.trial import PreparedData, TrialResult, prepare_data, train_trial
 
 LOG_SCALE = {name for name, setting in BY_NAME.items() if setting.scale == "log"}
 
@@ -126,7 +127,10 @@ class Curve:
 
 
 def _point(config: TrainConfig, data: PreparedData, train: Any, x: float) -> CurvePoint:
-    trial = train_trial(config, data, train_rows=train)
+    return _point_of(train_trial(config, data, train_rows=train), x)
+
+
+def _point_of(trial: TrialResult, x: float) -> CurvePoint:
     metrics = {"train": trial.train, "dev": trial.dev}
     errors = {
         name: 1 - m["accuracy"] if "accuracy" in m else m["cost"]
@@ -197,9 +201,12 @@ def validation_curve(
         len(positive) > 1 and max(positive) / min(positive) >= 100
     )
     curve = Curve("validation", parameter, log_scale=log_scale, data=config.data)
-    for value in values:
-        variant = dataclasses.replace(config, **{parameter: value})
-        curve.points.append(_point(variant, data, None, float(value)))
+    variants = [dataclasses.replace(config, **{parameter: value}) for value in values]
+    # Values of a population member's setting (learning rate, l2, keep_prob) train
+    # together in one batched pass.
+    trials = train_trials(variants, data)
+    for value, trial in zip(values, trials, strict=True):
+        curve.points.append(_point_of(trial, float(value)))
     if any(math.isnan(p.dev_error) for p in curve.points):
         raise ValueError("a training run of the curve produced NaN errors.")
     return curve

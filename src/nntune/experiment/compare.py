@@ -23,8 +23,8 @@ from .._files import atomic_write_text
 from ..model import Sequential
 from ..training import History
 from .config import TrainConfig
+from .populations import train_trials
 from .settings import BY_NAME, check_setting
-from .trial import prepare_data, train_trial
 
 
 @dataclass
@@ -142,8 +142,12 @@ def compare(
     for name, message in unused[0].items():
         if all(name in found for found in unused):
             raise ValueError(message)
-    for index, (values, variant_config) in enumerate(zip(grid, configs, strict=True)):
-        trial = train_trial(variant_config, prepare_data(variant_config))
+    # Variants that differ only in a population member's settings (learning rate,
+    # l2, keep_prob, init_seed) train together in one batched pass.
+    trials = train_trials(configs)
+    for index, (values, variant_config, trial) in enumerate(
+        zip(grid, configs, trials, strict=True)
+    ):
         metrics: dict[str, Any] = {"train": trial.train}
         if trial.dev:
             metrics["dev"] = trial.dev

@@ -10,6 +10,7 @@ separate :func:`~nntune.experiment.trial.train_trial`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,9 +25,11 @@ from .trial import (
     build_optimizer,
     data_key,
     evaluate_sets,
+    prepare_data,
+    train_trial,
 )
 
-__all__ = ["MEMBER_SETTINGS", "population_key", "train_population"]
+__all__ = ["MEMBER_SETTINGS", "population_key", "train_population", "train_trials"]
 
 MEMBER_SETTINGS = ("learning_rate", "l2", "keep_prob", "init_seed", "out")
 """Settings in which the members of one population may differ (``keep_prob`` only
@@ -136,6 +139,50 @@ def train_population(
             )
         )
     return found
+
+
+def train_trials(
+    configs: Sequence[TrainConfig], data: PreparedData | None = None
+) -> list[TrialResult]:
+    """Train each config as :func:`~nntune.experiment.trial.train_trial` would.
+
+    Configs that share a :func:`population_key` and their data train as one
+    population; the others, and a member whose cost stopped being finite (alone it
+    raises :class:`~nntune.TrainingDivergedError`), train alone. The results come
+    in the order of ``configs``.
+
+    Args:
+        configs: the trials' settings.
+        data: prepared data for all of them (default: prepared per data settings).
+    """
+    prepared: dict[Any, PreparedData] = {}
+
+    def data_for(config: TrainConfig) -> PreparedData:
+        if data is not None:
+            return data
+        key = data_key(config)
+        if key not in prepared:
+            prepared[key] = prepare_data(config)
+        return prepared[key]
+
+    groups: dict[Any, list[int]] = {}
+    for index, config in enumerate(configs):
+        key = population_key(config)
+        group = (key, data_key(config)) if key is not None else ("alone", index)
+        groups.setdefault(group, []).append(index)
+    results: dict[int, TrialResult] = {}
+    for members in groups.values():
+        chosen = [configs[i] for i in members]
+        found = (
+            train_population(chosen, data_for(chosen[0]))
+            if len(members) > 1
+            else [train_trial(chosen[0], data_for(chosen[0]))]
+        )
+        for index, result in zip(members, found, strict=True):
+            if not all(math.isfinite(c) for c in result.history.iterations):
+                result = train_trial(configs[index], data_for(configs[index]))
+            results[index] = result
+    return [results[index] for index in range(len(configs))]
 
 
 def _rate(config: TrainConfig) -> float:
