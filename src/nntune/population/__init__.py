@@ -24,7 +24,9 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from ..backend import namespace
 from ..backend.accelerated import check_backend, precision, require_jax, to_host
+from ..backend.random import key as random_key
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
@@ -102,6 +104,7 @@ def member_states(
     """
     names = sorted({name for m in members for name in m.hyperparams})
     states = []
+    fresh: TrainState | None = None  # the optimizer's starting state, made once
     for member in members:
         own = copy.copy(model).init(
             in_features, seed=member.init_seed, dtype=model.dtype
@@ -113,7 +116,17 @@ def member_states(
                 values[name] = member.hyperparams[name]
             elif name != "learning_rate":
                 values[name] = _model_value(model, name)
-        state = TrainState.create(own, optimizer, seed=member.seed)
+        if fresh is None:
+            fresh = TrainState.create(own, optimizer, seed=member.seed)
+            state = fresh
+        else:
+            # The optimizer's state starts the same for every member (zeros and
+            # counters): only the weights and the random key are the member's.
+            state = fresh._replace(
+                params=own.params,
+                model_state=own.state,
+                key=random_key(member.seed, namespace(fresh.step)),
+            )
         states.append(state.with_hyperparams(**values))
     return states
 
