@@ -46,5 +46,7 @@ def test_info_command_reports_versions_extras_and_the_blas():
     assert report["blas"][0]["internal_api"] in ("openblas", "mkl", "blis")
     assert report["cores"] >= 1
     assert isinstance(report["notes"], list)
+    assert report["jax_device"] == "cpu"  # the test extra installs JAX; no GPU here
     text = subprocess.run([NNTUNE, "info"], capture_output=True, text=True, check=True)
     assert "BLAS:" in text.stdout
+    assert "backend='jax' runs on: cpu" in text.stdout

@@ -30,6 +30,15 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _jax_device() -> str | None:
+    """Where backend="jax" computes (cpu, gpu...), or None without JAX."""
+    if _version("jax") is None:
+        return None
+    from ..backend.accelerated import jax_device
+
+    return jax_device()
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
@@ -52,6 +61,7 @@ def info(as_json: bool, quiet: bool) -> None:
             package: {"extra": extra, "version": _version(package)}
             for package, extra in EXTRAS.items()
         },
+        "jax_device": _jax_device(),
         **blas_report(),
     }
     if as_json:
@@ -69,6 +79,11 @@ def info(as_json: bool, quiet: bool) -> None:
             item["version"] or f"not installed (pip install 'nntune[{item['extra']}]')"
         )
         click.echo(f"  {package}: {state}")
+    device = found["jax_device"]
+    click.echo(
+        "backend='jax' runs on: "
+        + (device or "(JAX is not installed: pip install 'nntune[jax]')")
+    )
     simd = "AVX-512" if found["avx512"] else ("AVX2" if found["avx2"] else "no AVX2")
     click.echo(f"CPU: {found['cores']} cores, {simd}")
     for pool in found["blas"]:
