@@ -17,6 +17,7 @@ from sklearn.datasets import (
 )
 
 from nntune import list_datasets, load_dataset
+from nntune.data import generators
 from nntune.data.datasets import DATASETS, GENERATED
 
 NNTUNE = [str(Path(sys.executable).with_name("nntune"))]
@@ -189,6 +190,35 @@ def test_circles_defaults_follow_the_course():
     X, _ = make_circles(n_samples=300, noise=0.05, factor=0.8, random_state=1)
     np.testing.assert_array_equal(data.X, X)
     assert data.class_names == ("outer", "inner")
+
+
+def assert_identical(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
+        assert (a.dtype, a.shape, a.strides) == (b.dtype, b.shape, b.strides)
+        assert a.tobytes() == b.tobytes()  # bit for bit
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3, 42, 2**32 - 1])
+@pytest.mark.parametrize("n_samples", [2, 3, 7, 100, 301])
+@pytest.mark.parametrize("noise", [0, 0.05, 0.2, 1.5])
+def test_moons_and_circles_are_scikit_learns_bit_for_bit(seed, n_samples, noise):
+    """NumPy alone draws scikit-learn's arrays (no scikit-learn import at load)."""
+    ours = generators.make_moons(n_samples, noise, seed)
+    theirs = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    assert_identical(ours, theirs)
+    for factor in (0.0, 0.3, 0.8):
+        ours = generators.make_circles(n_samples, noise, factor, seed)
+        theirs = make_circles(
+            n_samples=n_samples, noise=noise, factor=factor, random_state=seed
+        )
+        assert_identical(ours, theirs)
+
+
+def test_generators_leave_unusual_arguments_to_scikit_learn():
+    with pytest.raises(ValueError, match="random_state"):
+        generators.make_moons(10, 0.1, -1)
+    with pytest.raises(ValueError, match="factor"):
+        generators.make_circles(10, 0.1, 1.5, 0)
 
 
 def test_size_noise_and_seed():

@@ -17,6 +17,8 @@ wine           multiclass  178 wines, 13 chemical measurements, 3 cultivars
 Generated sets (blobs, circles, flower, moons, spiral) take ``noise``; fixed sets
 (breast_cancer, digits, iris, wine) are subsampled, seeded, when ``n_samples`` is
 smaller than they are. Every draw comes from a generator seeded with ``seed``.
+moons and circles are scikit-learn's, drawn bit for bit without importing it
+(:mod:`nntune.data.generators`); the other sets import scikit-learn when loaded.
 """
 
 from __future__ import annotations
@@ -112,10 +114,10 @@ def _names(n_classes: int) -> tuple[str, ...]:
 def _moons(
     n_samples: int | None, seed: int, noise: float | None, n_classes: int | None = None
 ) -> Dataset:
-    from sklearn.datasets import make_moons
+    from .generators import make_moons
 
     noise = 0.2 if noise is None else noise
-    X, y = make_moons(n_samples=n_samples or 300, noise=noise, random_state=seed)
+    X, y = make_moons(n_samples or 300, noise, seed)
     return Dataset(
         "moons",
         X,
@@ -129,12 +131,10 @@ def _moons(
 def _circles(
     n_samples: int | None, seed: int, noise: float | None, n_classes: int | None = None
 ) -> Dataset:
-    from sklearn.datasets import make_circles
+    from .generators import make_circles
 
     noise = 0.05 if noise is None else noise
-    X, y = make_circles(
-        n_samples=n_samples or 300, noise=noise, factor=0.8, random_state=seed
-    )
+    X, y = make_circles(n_samples or 300, noise, 0.8, seed)
     return Dataset(
         "circles",
         X,

@@ -4,7 +4,7 @@ A reader turns a file into :class:`RawData` (features, raw labels, class names w
 file stores them); a writer turns a :class:`~nntune.data.datasets.Dataset` into the
 bytes of a file. NumPy and HDF5 files are in :mod:`nntune.data.array_formats`;
 validation, label encoding and atomic writes in :mod:`nntune.data.io`. pandas and
-pyarrow are imported only when Parquet is used.
+pyarrow are imported only when Parquet is used, or to read a large CSV file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextlib
 import csv
 import importlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -77,7 +77,7 @@ def feature_names(n_features: int, target: str) -> list[str]:
 # CSV ---------------------------------------------------------------------------------
 
 
-def _csv_rows(source: Path) -> Iterator[tuple[int, list[str]]]:
+def csv_rows(source: Path) -> Generator[tuple[int, list[str]], None, None]:
     """``(line number, fields)`` of each non-empty line, read as it streams by."""
     try:
         with source.open(newline="", encoding="utf-8-sig") as file:
@@ -92,10 +92,26 @@ def _csv_rows(source: Path) -> Iterator[tuple[int, list[str]]]:
 def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawData:
     """A header row, then one example per line; ``target`` names the label column.
 
+    Large files are read by pyarrow (1 MiB or more), else pandas (16 MiB), when
+    installed, streamed into one float64 array (:mod:`nntune.data.csv_engines`), with
+    the very result of :func:`read_csv_python`; that reads every other file, and
+    every file the engines would read otherwise (its errors say where and how to fix).
+    """
+    from .csv_engines import read_csv_fast
+
+    raw = read_csv_fast(source, target)
+    return raw if raw is not None else read_csv_python(source, target, x_key, y_key)
+
+
+def read_csv_python(
+    source: Path, target: str | None, x_key: Any, y_key: Any
+) -> RawData:
+    """:func:`read_csv` with Python's csv module alone.
+
     The file is streamed twice (count the rows, then parse each into a preallocated
     array), so the memory it takes is that of the parsed arrays, not of the text.
     """
-    rows = _csv_rows(source)
+    rows = csv_rows(source)
     first = next(rows, None)
     count = sum(1 for _ in rows)
     if first is None or count == 0:
@@ -115,7 +131,7 @@ def read_csv(source: Path, target: str | None, x_key: Any, y_key: Any) -> RawDat
     X = np.empty((count, len(features)))
     labels: list[str] = []
     empty: list[int] = []
-    body = _csv_rows(source)
+    body = csv_rows(source)
     next(body)  # the header
     parsed = 0
     for r, (line, row) in enumerate(body):

@@ -17,7 +17,8 @@ suffix         layout                                                           
 Images (``X`` of shape ``(N, H, W[, C])`` in ``.npz``/HDF5) are flattened to rows of
 ``H*W*C`` values in C order, like the course's ``X.reshape(N, -1)``, and
 ``Dataset.image_shape`` keeps ``(H, W, C)``. Parquet and HDF5 need the ``data`` extra
-(``pip install "nntune[data]"``).
+(``pip install "nntune[data]"``); with it, CSV files of a megabyte or more are read by
+pyarrow, about ten times faster, with the same result.
 
 What a round trip through :func:`save_file` and :func:`load_file` keeps: features
 exactly (as float64), labels, class names and their order, and the image shape in
@@ -146,7 +147,9 @@ def load_file(
             f"[, channels]); got shape {X.shape} and dtype {X.dtype}."
         )
     image_shape = tuple(int(n) for n in X.shape[1:]) if X.ndim > 2 else None
-    X = X.reshape(len(X), -1).astype(np.float64)
+    # No copy when the reader gave float64 rows already (CSV, Parquet): one copy of
+    # a large file's features in memory, not two.
+    X = X.reshape(len(X), -1).astype(np.float64, copy=False)
     if X.shape[1] == 0:
         names = raw.feature_names or ()
         hint = ""

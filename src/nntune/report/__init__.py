@@ -10,6 +10,8 @@ a study's ``report.html``; from Python::
 The plots need the ``plots`` extra (matplotlib), imported only when a plot is drawn.
 """
 
+from typing import TYPE_CHECKING
+
 from .html import (
     read_history,
     read_run,
@@ -18,7 +20,20 @@ from .html import (
     write_comparison_report,
     write_run_report,
 )
-from .study import render_study_report, write_study_report
+
+if TYPE_CHECKING:
+    from .study import render_study_report, write_study_report
+
+
+def __getattr__(name: str) -> object:
+    # The study report loads the tuning package: only when a study report is drawn,
+    # not when `nntune train` writes a run's report.
+    if name in ("render_study_report", "write_study_report"):
+        from . import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "read_history",

@@ -95,15 +95,20 @@ def _model_figures(
     given: Dataset | None,
 ) -> list[_Figure]:
     """The decision boundary (2-D inputs) and confusion matrix of a classifier."""
-    from ..experiment.trial import TrainConfig, load_data, split_data
+    from ..experiment.trial import TrainConfig, prepare_data, split_data
     from ..serialization import load_model
 
     if metrics.get("task") == "regression":
         return []
     try:
         config = TrainConfig.from_mapping(settings, source=str(folder / "config.toml"))
-        data = load_data(config) if given is None else given
-        split = split_data(config, data)
+        if given is None:
+            # Cached: drawn in the process that trained the run (nntune train), the
+            # data file is not read and split a second time.
+            prepared = prepare_data(config)
+            data, split = prepared.dataset, prepared.split
+        else:
+            data, split = given, split_data(config, given)
         model = load_model(folder / "model")
         sizes = {name: len(getattr(split, name)) for name in ("train", "dev")}
         recorded = {k: (metrics.get(k) or {}).get("examples", 0) for k in sizes}
