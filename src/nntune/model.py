@@ -128,13 +128,20 @@ class Sequential:
                 "model.adapt(X[:100_000]) (indexing returns an array)."
             )
         state = dict(self.state)
-        for name, layer in zip(self.names, self.layers, strict=True):
+        # The inputs go as far as the last layer that adapts, no further.
+        last = max(
+            (i for i, layer in enumerate(self.layers) if hasattr(layer, "adapt")),
+            default=-1,
+        )
+        pairs = list(zip(self.names, self.layers, strict=True))[: last + 1]
+        for index, (name, layer) in enumerate(pairs):
             adapt = getattr(layer, "adapt", None)
             if adapt is not None:
                 state[name] = adapt(x)
-            x = layer.forward(
-                self.params.get(name, {}), state.get(name, {}), x, training=False
-            )[0]
+            if index < last:
+                x = layer.forward(
+                    self.params.get(name, {}), state.get(name, {}), x, training=False
+                )[0]
         self.state = state
         return self
 
