@@ -425,11 +425,21 @@ def test_evaluation_in_chunks_equals_the_whole_set(monkeypatch):
     assert float(chunked[1]) == pytest.approx(float(whole[1]), abs=1e-12)
 
 
-def test_fit_trains_packed_and_equals_the_pure_step_bit_for_bit():
+def test_fit_trains_packed_and_equals_the_pure_step_bit_for_bit(monkeypatch):
     """fit's NumPy runner packs the state into contiguous arrays; same numbers."""
     import importlib
 
+    from nntune.trees import flatten
+
     packed = importlib.import_module("nntune.training.packed")
+    calls = []
+    real = packed.PackedModel.value_and_grad
+
+    def spied(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(packed.PackedModel, "value_and_grad", spied)
     for optimizer in (
         optim.adam(optim.inverse_time_decay(0.01, 0.5)),
         optim.adamw(0.01, weight_decay=0.1),
@@ -463,5 +473,44 @@ def test_fit_trains_packed_and_equals_the_pure_step_bit_for_bit():
                 np.testing.assert_array_equal(
                     history.train_state.params[layer][name], state.params[layer][name]
                 )
-        # The state handed back is keyed as the pure step keeps it.
-        assert history.train_state.opt_state.__class__ is state.opt_state.__class__
+        # The state handed back is keyed as the pure step keeps it, and it was packed.
+        assert flatten(history.train_state.opt_state)[0].keys() == (
+            flatten(state.opt_state)[0].keys()
+        )
+        assert calls, "fit should have trained packed"
+        calls.clear()
+
+
+def test_a_custom_optimizer_that_looks_at_each_tensor_trains_unpacked():
+    """Only the built-in optimizers are packed; a custom one sees its tensors."""
+
+    def weights_only(rate):
+        def init(params):
+            return optim.EmptyState()
+
+        def update(grads, state, params=None):
+            return {
+                layer: {
+                    name: (g if name == "W" else 0 * g) for name, g in arrays.items()
+                }
+                for layer, arrays in grads.items()
+            }, state
+
+        direction = optim.GradientTransformation(init, update)
+        return optim.chain(direction, optim.scale_by_learning_rate(rate))
+
+    model = fitted_rich_model()
+    before = {k: dict(v) for k, v in model.params.items()}
+    nntune.fit(
+        model,
+        DATA.X,
+        DATA.y,
+        optimizer=weights_only(0.1),
+        epochs=1,
+        batch_size=32,
+        progress="silent",
+    )
+    for layer, arrays in model.params.items():
+        for name, value in arrays.items():
+            changed = not np.array_equal(value, before[layer][name])
+            assert changed == (name == "W"), (layer, name)

@@ -330,3 +330,74 @@ def test_data_read_from_a_file_as_needed_is_refused_with_what_to_do(tmp_path):
             progress="silent",
             backend="jax",
         )
+
+
+def test_epochs_run_together_equal_numpy_epoch_by_epoch():
+    from nntune.training.runners import EPOCHS_AT_ONCE
+
+    epochs = EPOCHS_AT_ONCE + 3  # one block of epochs at once, then three alone
+    found = both(
+        rich_model,
+        optimizer=adam(interval_decay(0.05, decay_rate=0.5, interval=2)),
+        epochs=epochs,
+        batch_size=32,
+        dev=(X_DEV, Y_DEV),
+    )
+    (numpy_model, numpy_history), (jax_model, jax_history) = found.values()
+    assert jax_history.epochs_run == epochs
+    assert_close_histories(numpy_history, jax_history)
+    assert_close_trees(numpy_model.params, jax_model.params)
+    for state in (numpy_history.train_state, jax_history.train_state):
+        assert int(state.epoch) == epochs
+    assert int(jax_history.train_state.step) == int(numpy_history.train_state.step)
+    rates = [row["learning_rate"] for row in jax_history.epochs]
+    assert rates == pytest.approx(
+        [row["learning_rate"] for row in numpy_history.epochs]
+    )
+    assert len(set(rates)) > 5  # the schedule moved within the block
+
+
+def test_a_divergence_inside_epochs_run_together_keeps_its_epoch():
+    targets = X.sum(axis=1) * 30.0
+    found = {}
+    for backend in ("numpy", "jax"):
+        model = nntune.mlp([8], task="regression").init(2, seed=0, dtype="float64")
+        with pytest.raises(TrainingDivergedError) as caught:
+            fit(
+                model,
+                X,
+                targets,
+                optimizer=gd(0.06),
+                epochs=40,
+                batch_size=150,
+                progress="silent",
+                backend=backend,
+            )
+        found[backend] = caught.value
+    numpy_error, jax_error = found["numpy"], found["jax"]
+    assert 2 < numpy_error.epoch < 16, "the test wants a divergence inside the block"
+    assert jax_error.epoch == numpy_error.epoch
+    numpy_state = numpy_error.history.train_state
+    jax_state = jax_error.history.train_state
+    assert int(jax_state.epoch) == int(numpy_state.epoch)
+    assert int(jax_state.step) == int(numpy_state.step)
+
+
+def test_a_passive_callback_may_not_stop_epochs_run_together():
+    class Stopper(nntune.training.Callback):
+        reads_state = False
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            trainer.stop("planted")
+
+    model = nntune.mlp([4]).init(2, seed=0)
+    with pytest.raises(RuntimeError, match="reads_state = False stopped training"):
+        fit(
+            model,
+            X,
+            Y,
+            epochs=20,
+            progress="silent",
+            backend="jax",
+            callbacks=[Stopper()],
+        )

@@ -131,3 +131,30 @@ def test_population_refuses_a_monitor_it_does_not_compute():
             epochs=2,
             early_stopping=nntune.EarlyStopping("dev_cost", patience=1),
         )
+
+
+def test_a_long_jax_population_runs_epochs_together_and_equals_numpy():
+    require("jax")
+    from nntune.training.runners import EPOCHS_AT_ONCE
+
+    results = [
+        fit_population(
+            model_for(0),
+            X,
+            Y,
+            members=MEMBERS,
+            optimizer=optim.adam(schedule(0.01)),
+            epochs=EPOCHS_AT_ONCE + 2,
+            batch_size=32,
+            seed=7,
+            dev=DEV,
+            backend=backend,
+        )
+        for backend in ("numpy", "jax")
+    ]
+    for ours, theirs in zip(results[0].histories, results[1].histories, strict=True):
+        assert ours.epochs_run == theirs.epochs_run == EPOCHS_AT_ONCE + 2
+        assert_close(ours.train_state.params, theirs.train_state.params, tol=1e-9)
+        np.testing.assert_allclose(ours.iterations, theirs.iterations, rtol=1e-9)
+        rates = [row["learning_rate"] for row in theirs.epochs]
+        assert rates == pytest.approx([row["learning_rate"] for row in ours.epochs])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import nntune
+from helpers import require
 from nntune.experiment.populations import population_key, train_population
 from nntune.experiment.trial import prepare_data, train_trial
 
@@ -22,10 +23,15 @@ BASE = dict(
 )
 
 
-def configs():
+def configs(backend="numpy"):
     return [
         nntune.TrainConfig(
-            **BASE, learning_rate=rate, l2=l2, keep_prob=keep, init_seed=i
+            **BASE,
+            learning_rate=rate,
+            l2=l2,
+            keep_prob=keep,
+            init_seed=i,
+            backend=backend,
         )
         for i, (rate, l2, keep) in enumerate(
             [(0.3, 0.0, 0.9), (0.03, 0.1, 0.8), (0.003, 1.0, 0.95)]
@@ -33,13 +39,16 @@ def configs():
     ]
 
 
-def test_each_population_trial_equals_its_trial_alone():
-    chosen = configs()
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_each_population_trial_equals_its_trial_alone(backend):
+    if backend == "jax":
+        require("jax")
+    chosen = configs(backend)
     data = prepare_data(chosen[0])
     together = train_population(chosen, data)
     lengths = set()
-    for config, result in zip(chosen, together, strict=True):
-        alone = train_trial(config, data)
+    for config, numpy_config, result in zip(chosen, configs(), together, strict=True):
+        alone = train_trial(numpy_config, data)
         lengths.add(result.history.epochs_run)
         assert result.config is config
         assert result.history.epochs_run == alone.history.epochs_run
@@ -155,6 +164,8 @@ def test_the_tune_command_trains_populations_as_it_trains_one_by_one(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         found[population] = json.loads(done.stdout)
+    # One pass: every trial of the population is given an equal share of its time.
+    assert len({t["seconds"] for t in found["auto"]["trials"]}) == 1
     assert len(found["auto"]["trials"]) == len(found["0"]["trials"]) == 4
     for ours, theirs in zip(found["auto"]["trials"], found["0"]["trials"], strict=True):
         assert ours["params"] == theirs["params"]

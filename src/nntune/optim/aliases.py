@@ -23,6 +23,7 @@ from .ewa import check_decay
 from .learning_rate import scale_by_learning_rate
 from .schedules import Schedule
 from .transforms import (
+    PACKABLE,
     GradientTransformation,
     add_decayed_weights,
     chain,
@@ -59,7 +60,9 @@ def _build(
             "clipping.",
         )
         transforms.insert(0, clip_by_global_norm(clip_norm))
-    return chain(*transforms, scale_by_learning_rate(learning_rate))
+    built = chain(*transforms, scale_by_learning_rate(learning_rate))
+    PACKABLE.add(built.update)  # elementwise steps and a global norm only
+    return built
 
 
 def gd(

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from .._validation import is_array
 from ..backend import Array, Params, namespace
 from .learning_rate import set_learning_rate
-from .transforms import GradientTransformation, counter
+from .transforms import PACKABLE, GradientTransformation, counter
 
 __all__ = ["InjectHyperparamsState", "inject_hyperparams", "set_hyperparams"]
 
@@ -75,7 +75,10 @@ def inject_hyperparams(
             new_updates, inner_state = inner.update(updates, state.inner_state, params)
             return new_updates, InjectHyperparamsState(state.hyperparams, inner_state)
 
-        return GradientTransformation(init, update)
+        built = GradientTransformation(init, update)
+        if factory(**hyperparams).update in PACKABLE:
+            PACKABLE.add(built.update)  # the same steps, hyperparameters as arrays
+        return built
 
     return build
 

@@ -21,6 +21,7 @@ in :mod:`nntune.optim.learning_rate`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -51,6 +52,14 @@ __all__ = [
     "scale_by_momentum",
     "scale_by_rms",
 ]
+
+
+PACKABLE: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+"""The ``update`` functions of optimizers that treat the parameter tree as one
+vector (elementwise, or through a norm over all of it), so that the NumPy runner may
+lay the parameters end to end in one array (:mod:`nntune.training.packed`). The
+built-in optimizers (:mod:`nntune.optim.aliases`) are; a custom transformation is
+not, unless it is added here."""
 
 
 class GradientTransformation(NamedTuple):

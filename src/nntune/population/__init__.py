@@ -24,9 +24,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from ..backend import namespace
 from ..backend.accelerated import check_backend, precision, require_jax, to_host
-from ..backend.random import key as random_key
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
@@ -104,7 +102,6 @@ def member_states(
     """
     names = sorted({name for m in members for name in m.hyperparams})
     states = []
-    fresh: TrainState | None = None  # the optimizer's starting state, made once
     for member in members:
         own = copy.copy(model).init(
             in_features, seed=member.init_seed, dtype=model.dtype
@@ -116,17 +113,9 @@ def member_states(
                 values[name] = member.hyperparams[name]
             elif name != "learning_rate":
                 values[name] = _model_value(model, name)
-        if fresh is None:
-            fresh = TrainState.create(own, optimizer, seed=member.seed)
-            state = fresh
-        else:
-            # The optimizer's state starts the same for every member (zeros and
-            # counters): only the weights and the random key are the member's.
-            state = fresh._replace(
-                params=own.params,
-                model_state=own.state,
-                key=random_key(member.seed, namespace(fresh.step)),
-            )
+        # Each member's own optimizer state: an optimizer's init may read the
+        # weights (weight averaging, lookahead), so it is not shared.
+        state = TrainState.create(own, optimizer, seed=member.seed)
         states.append(state.with_hyperparams(**values))
     return states
 
@@ -168,7 +157,8 @@ def fit_population(
     hyperparameters (``learning_rate``, ``l2``, ``l1``, ``keep_prob``; any other
     optimizer hyperparameter, such as ``beta1``, when the optimizer is built with
     :func:`~nntune.optim.inject_hyperparams`). Each member's history has the rows
-    :func:`fit` would record; a member whose cost stops being finite records NaN
+    :func:`fit` would record; a member whose cost stops being finite records
+    non-finite costs (NaN on NumPy; on JAX its state stays at its last finite step)
     without stopping the others.
 
     With ``early_stopping``, each member stops on its own, exactly when its separate
@@ -186,7 +176,7 @@ def fit_population(
         optimizer: the optimizer (its per-member learning rate comes from the
             member; its other hyperparameters are shared unless injected). Leave
             out gradient clipping: its global norm would be taken over all members
-            together on NumPy.
+            together.
         epochs: passes over the training set.
         batch_size: examples per mini-batch.
         dev: optional ``(X_dev, y_dev)`` evaluated after every epoch.

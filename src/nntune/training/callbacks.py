@@ -29,7 +29,8 @@ class Callback:
     reads_state: ClassVar[bool] = True
     """Whether the callback may read or change the state between epochs; a run whose
     callbacks all say no may run several epochs in one call (the JAX backend) and
-    call their hooks afterwards, in order."""
+    call their hooks afterwards, in order. Such a callback only looks at the logs:
+    it never stops the run or changes a hyperparameter."""
 
     def on_train_begin(self, trainer: Trainer) -> None:
         """Called once before the first epoch (also when resuming)."""

@@ -279,9 +279,9 @@ def fit(
         epoch=int(train_state.epoch),
         augment=augment,
     )
+    runner = make_runner(backend, model, optimizer)  # before any callback starts
     for callback in chosen:
         callback.on_train_begin(trainer)
-    runner = make_runner(backend, model, optimizer)
     try:
         # Overflow on the way to a NaN cost is the divergence guard's business: it
         # reports it with the epoch and what to do, instead of NumPy's warnings.
@@ -348,6 +348,13 @@ def _run(
             ]
         for offset, result in enumerate(results):
             if offset or len(results) > 1:
+                if trainer.stop_training:
+                    raise RuntimeError(
+                        "a callback with reads_state = False stopped training in the "
+                        f"middle of epochs run together ({trainer.stop_reason}); a "
+                        "callback that may stop or change the run must read the "
+                        "state (reads_state = True, the default)."
+                    )
                 for callback in trainer.callbacks:
                     callback.on_epoch_begin(trainer, epoch + offset)
             _record(trainer, runner, result, epoch + offset, started)

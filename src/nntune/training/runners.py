@@ -12,10 +12,12 @@ rounding; exactly the same math in float64).
   last, smaller mini-batch as one compiled step. A step whose cost is not finite
   leaves the state as it was and so does every later step of the epoch, so the epoch
   ends with the weights of the last finite step without replaying it. The compiled
-  functions are kept with the model and optimizer, so a second ``fit`` of the same
-  pair compiles nothing. The state comes back to NumPy once per epoch, so callbacks
-  see NumPy arrays on either backend. It is not donated to the compiled epoch: a
-  callback may hold the previous epoch's weights (early stopping's best ones).
+  functions are kept with the model and optimizer, and the executables by the hash
+  of their program, so a second ``fit`` of the same architecture compiles nothing.
+  The state stays on the device until something reads it (a callback, the end of
+  the run), which gets NumPy arrays on either backend. It is not donated to the
+  compiled epoch: a callback may hold the previous epoch's weights (early
+  stopping's best ones).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..backend.accelerated import require_jax, to_host
 from ..model import Sequential
 from ..optim import GradientTransformation
 from ..optim.learning_rate import first_learning_rate_state
+from ..optim.transforms import PACKABLE
 from .evaluation import EVALUATION_ROWS, evaluate_arrays, evaluate_rows
 from .packed import PackedModel, Packing
 from .state import TrainState
@@ -200,8 +203,13 @@ class NumpyRunner:
         return state, costs
 
     def _packing(self, state: TrainState) -> tuple[Packing, Any] | None:
-        """The packing of this model and its step, when ``state`` can be packed."""
-        if not Packing.applies(state):
+        """The packing of this model and its step, when ``state`` can be packed.
+
+        Only for an optimizer that treats the parameters as one vector
+        (:data:`~nntune.optim.transforms.PACKABLE`: the built-in ones); a custom
+        transformation may look at each tensor, and then trains unpacked.
+        """
+        if self.optimizer.update not in PACKABLE or not Packing.applies(state):
             return None
         if self._packed is None:
             packing = Packing(state.params)
@@ -356,7 +364,10 @@ class _Shared:
         executable = self.local.get(signature)
         if executable is None:
             lowered = self.jitted.lower(*args, **static)
-            key = hashlib.sha256(lowered.as_text().encode()).digest()
+            # The program and the arguments' structure (two callers with equal
+            # programs may name their arrays differently).
+            text = lowered.as_text() + repr(structure)
+            key = hashlib.sha256(text.encode()).digest()
             executable = _EXECUTABLES.pop(key, None) or lowered.compile()
             _EXECUTABLES[key] = executable  # most recently used last
             while len(_EXECUTABLES) > _EXECUTABLES_SIZE:
@@ -413,6 +424,8 @@ class _Mirror:
 
     def host(self, tree: Any) -> Any:
         flat, structure = self.jax.tree_util.tree_flatten(tree)
+        if not any(isinstance(leaf, self.jax.Array) for leaf in flat):
+            return tree  # already on the host: the device copies stay known
         copies = self.jax.device_get(flat)  # one transfer (read-only on the CPU)
         self.pairs = {id(c): (c, d) for c, d in zip(copies, flat, strict=True)}
         return structure.unflatten(copies)
@@ -426,6 +439,7 @@ class JaxRunner:
         self.model = model
         self.compiled = compiled(self.jax, model, optimizer)
         self._mirror = _Mirror(self.jax)
+        self._host: dict[int, Any] = {}
 
     def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
         if not isinstance(x, np.ndarray) or not isinstance(targets, np.ndarray):
@@ -435,7 +449,9 @@ class JaxRunner:
                 "backend='numpy' (which reads mini-batches from the file), or load "
                 "it into memory first with numpy.asarray(X)."
             )
-        return self.jax.device_put(x), self.jax.device_put(targets)
+        on_device = self.jax.device_put(x)
+        self._host[id(on_device)] = x  # an augmentation reads the host's rows
+        return on_device, self.jax.device_put(targets)
 
     def epoch(
         self,
@@ -458,13 +474,13 @@ class JaxRunner:
         train = found = None
         if augment is not None:  # the augmentation runs on the host, batch by batch
             costs = []
+            host_x = self._host.get(id(x), x)
             for batch in batches:
                 rows = _rows(batch)
-                inputs = augment(np.asarray(x[rows]), rng)
+                inputs = augment(np.asarray(host_x[rows]), rng)
                 current, ok, cost = compiled.step(
                     current, epoch, ok, inputs, targets[rows]
                 )
-                epoch = current.epoch
                 costs.append(cost[None])
             values: Any = jnp.concatenate(costs)
         else:
@@ -538,7 +554,10 @@ class JaxRunner:
         for i in range(len(plans)):
             values = [float(value) for value in costs[i]]
             if not all(np.isfinite(values)):
-                results.append(Epoch(current, values, None, None))
+                # The steps stopped here; the block's later epochs only moved the
+                # counter, which goes back to this epoch's.
+                frozen = current._replace(epoch=np.asarray(first + i, dtype=np.int32))
+                results.append(Epoch(frozen, values, None, None))
                 break
             results.append(
                 Epoch(

@@ -118,7 +118,9 @@ def tune(
             ``0`` never; ``"auto"`` (the default) 16 when the space searches only
             the members' own settings (learning rate, ``l2``, ``keep_prob``,
             ``init_seed``), one worker, no pruner and a random, grid or
-            coarse-to-fine search.
+            coarse-to-fine search. The trials of a population start together and
+            report their epochs when they end; a time limit stops new trials, not
+            a population that has started.
 
     Raises:
         ValueError: for a bad space, option, data set, or a study folder that holds
@@ -204,7 +206,7 @@ def population_size(
     from ..experiment.populations import MEMBER_SETTINGS
 
     if population == "auto":
-        members_only = set(space.dimensions) <= {*MEMBER_SETTINGS, "init_seed"}
+        members_only = set(space.dimensions) <= set(MEMBER_SETTINGS)
         fits = engine == "local" and workers == 1 and pruner == "none"
         simple = strategy in ("random", "grid", "coarse-to-fine")
         return AUTO_POPULATION if members_only and fits and simple else 1
