@@ -149,7 +149,7 @@ def nntune_peer(workload, weights, mode, backend="numpy"):  # type: ignore[no-un
     if backend == "jax":
         if mode == "check":
             return {"skipped": "tests/test_jax_backend.py checks it against NumPy"}
-        from nntune.training.runners import EPOCHS_AT_ONCE
+        from nntune.training.compiled import EPOCHS_AT_ONCE
 
         # Compile first (reported apart): a short run of the same model and
         # optimizer compiles what the timed run uses.

@@ -19,7 +19,7 @@ from nntune.training import (
 )
 
 require("jax")
-runners = importlib.import_module("nntune.training.runners")
+compiled = importlib.import_module("nntune.training.compiled")
 evaluation = importlib.import_module("nntune.training.evaluation")
 
 DATA = nntune.load_dataset("moons", n_samples=200, seed=0)
@@ -133,7 +133,7 @@ def test_augmentation_draws_the_same_on_both_backends():
 
 
 def test_large_sets_are_evaluated_in_chunks_as_on_numpy(monkeypatch):
-    monkeypatch.setattr(runners, "EVALUATION_ROWS", 40)
+    monkeypatch.setattr(compiled, "EVALUATION_ROWS", 40)
     monkeypatch.setattr(evaluation, "EVALUATION_ROWS", 40)
     found = both(rich_model, epochs=2, batch_size=32, dev=(X_DEV, Y_DEV))
     (_, numpy_history), (_, jax_history) = found.values()
@@ -182,13 +182,13 @@ def test_float32_stays_float32_and_agrees_to_its_precision():
 
 def test_a_second_fit_of_the_same_pair_compiles_nothing(monkeypatch):
     built = []
-    real = runners._Compiled
+    real = compiled._Compiled
 
     def counting(*args):
         built.append(args)
         return real(*args)
 
-    monkeypatch.setattr(runners, "_Compiled", counting)
+    monkeypatch.setattr(compiled, "_Compiled", counting)
     optimizer = adam(0.01)
     model = nntune.mlp([5]).init(2, seed=3, dtype="float64")
     for _ in range(2):
@@ -281,7 +281,7 @@ def test_trials_that_differ_in_state_values_share_the_compiled_programs(monkeypa
         return real_compile(self, *args, **kwargs)
 
     monkeypatch.setattr(jax.stages.Lowered, "compile", counting)
-    runners._EXECUTABLES.clear()
+    compiled._EXECUTABLES.clear()
     models = {}
     for rate in (0.01, 0.03):
         model = nntune.mlp([5], keep_prob=0.9).init(2, seed=3, dtype="float64")
@@ -333,7 +333,7 @@ def test_data_read_from_a_file_as_needed_is_refused_with_what_to_do(tmp_path):
 
 
 def test_epochs_run_together_equal_numpy_epoch_by_epoch():
-    from nntune.training.runners import EPOCHS_AT_ONCE
+    from nntune.training.compiled import EPOCHS_AT_ONCE
 
     epochs = EPOCHS_AT_ONCE + 3  # one block of epochs at once, then three alone
     found = both(
@@ -401,3 +401,23 @@ def test_a_passive_callback_may_not_stop_epochs_run_together():
             backend="jax",
             callbacks=[Stopper()],
         )
+
+
+def test_a_search_forks_numpy_workers_after_jax_ran_and_refuses_jax_workers(tmp_path):
+    from nntune.tuning import tune
+
+    fit(nntune.mlp([3]).init(2), X, Y, epochs=1, progress="silent", backend="jax")
+    space = {
+        "base": {"data": "moons", "n_samples": 120, "layers": [4], "epochs": 2},
+        "space": {
+            "learning_rate": {"log": [1e-3, 0.1]},
+            "batch_size": {"pow2": [16, 64]},
+        },
+    }
+    # JAX is loaded and running in this process: forking NumPy workers is quiet
+    # (pytest turns warnings into errors) and works.
+    study = tune(space, study=tmp_path / "s", trials=2, workers=2)
+    assert [t.state for t in study.trials] == ["complete", "complete"]
+    on_jax = {**space, "base": {**space["base"], "backend": "jax"}}
+    with pytest.raises(ValueError, match="cannot run in 2 forked local workers"):
+        tune(on_jax, study=tmp_path / "j", trials=2, workers=2)

@@ -135,7 +135,7 @@ def test_population_refuses_a_monitor_it_does_not_compute():
 
 def test_a_long_jax_population_runs_epochs_together_and_equals_numpy():
     require("jax")
-    from nntune.training.runners import EPOCHS_AT_ONCE
+    from nntune.training.compiled import EPOCHS_AT_ONCE
 
     results = [
         fit_population(

@@ -30,8 +30,8 @@ from ..model import Sequential
 from ..normalization import BatchNorm
 from ..optim import GradientTransformation, current_learning_rate
 from ..training import EarlyStopping, History, TrainState, make_train_step
+from ..training.compiled import EPOCHS_AT_ONCE, compiled, layout, small
 from ..training.evaluation import evaluate_arrays
-from ..training.runners import EPOCHS_AT_ONCE, compiled, layout, small
 from ..trees import stack, unstack
 
 __all__ = ["Member", "PopulationResult", "fit_population", "member_states", "stack"]

@@ -222,7 +222,7 @@ def fit(
         hyperparams: model-level values (``l2``, ``keep_prob``) for a new state.
         backend: ``"numpy"`` (eager, the default) or ``"jax"``: each epoch compiled
             with JAX and run on its default device (a GPU when it has one), the
-            same steps on the same mini-batches (:mod:`nntune.training.runners`).
+            same steps on the same mini-batches (:mod:`nntune.training.compiled`).
             Needs ``pip install "nntune[jax]"``.
 
     Returns:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import contextlib
 import os
 import queue as queue_module
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -139,6 +140,21 @@ def _run_in_worker(spec: TrialSpec) -> TrialOutcome:
     return run_trial(spec, _WORKER_DATA, _report_epoch)
 
 
+@contextlib.contextmanager
+def _forking() -> Iterator[None]:
+    """Fork workers without JAX's warning about forking its threads.
+
+    JAX (loaded by an earlier ``backend="jax"`` run in this process) warns at every
+    fork that a child using JAX could deadlock. The workers train on NumPy: a
+    search whose trials use JAX is refused local workers (:func:`tune`).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+        )
+        yield
+
+
 class LocalEngine:
     """Trials in ``workers`` local processes sharing the prepared data.
 
@@ -169,12 +185,13 @@ class LocalEngine:
         self._pool = ProcessPoolExecutor(**self._options)
 
     def submit(self, spec: TrialSpec) -> Future[TrialOutcome]:
-        try:
-            return self._pool.submit(_run_in_worker, spec)
-        except BrokenProcessPool:  # a worker died (killed, out of memory): new ones
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = ProcessPoolExecutor(**self._options)
-            return self._pool.submit(_run_in_worker, spec)
+        with _forking():
+            try:
+                return self._pool.submit(_run_in_worker, spec)
+            except BrokenProcessPool:  # a worker died (killed, out of memory)
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = ProcessPoolExecutor(**self._options)
+                return self._pool.submit(_run_in_worker, spec)
 
     def poll(self) -> None:
         """Pass the workers' epoch reports on to ``on_epoch``."""

@@ -146,6 +146,14 @@ def tune(
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     if strategy in ("cmaes", "gp"):
         check_sampler_packages(strategy)
+    jax_trials = space.base.get("backend") == "jax" or "backend" in space.dimensions
+    if jax_trials and engine == "local" and workers > 1:
+        raise ValueError(
+            f"trials on backend='jax' cannot run in {workers} forked local workers "
+            "(JAX's threads do not survive a fork). Run them in this process "
+            "(workers=1, --workers 1: trials of one architecture share the compiled "
+            "program) or on Ray (engine='ray')."
+        )
     from ..experiment.trial import DATA_SETTINGS
 
     data_settings = sorted(set(space.dimensions) & {*DATA_SETTINGS, "out"})

@@ -1,0 +1,447 @@
+"""The JAX runner of :func:`~nntune.fit`: epochs compiled, the state on the device.
+
+:class:`JaxRunner` keeps the data and the state on JAX's default device (a GPU when
+JAX has one) and compiles one whole epoch: ``lax.scan`` over the epoch's
+equal-sized mini-batches, gathered on the device from the epoch's shuffle, then the
+last, smaller mini-batch and the evaluations, as one call; when no callback reads
+the state between epochs, several epochs go in one call (:data:`EPOCHS_AT_ONCE`). A
+step whose cost is not finite leaves the state as it was and so does every later
+step, so an epoch ends with the weights of the last finite step without replaying
+it. Executables are shared by equal programs (:class:`_Shared`), so the trials of a
+search compile once per architecture. The state stays on the device until
+something reads it. It is not donated to the compiled call: a callback may hold
+the previous epoch's weights (early stopping's best ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from ..backend import per_member
+from ..backend.accelerated import require_jax, to_host
+from ..model import Sequential
+from ..optim import GradientTransformation
+from ..optim.learning_rate import first_learning_rate_state
+from .evaluation import EVALUATION_ROWS, evaluate_arrays, evaluate_rows
+from .runners import Augment, Epoch, Plan, _pair
+from .state import TrainState
+from .step import make_train_step
+
+__all__ = ["EPOCHS_AT_ONCE", "JaxRunner", "compiled", "layout", "small"]
+
+
+class _Compiled:
+    """The compiled functions of one model architecture and optimizer.
+
+    They take one model's state or a population's (every leaf stacked on a leading
+    member axis, which the core's math carries through: stacked matrix products,
+    one cost per member). ``ok`` holds one flag per member, so a member whose cost
+    stops being finite keeps its last finite state while the others train on.
+    (Measured on a CPU, the stacked step compiles to faster code for a population
+    of small nets than ``jax.vmap`` of the one-model step.)
+    """
+
+    def __init__(
+        self, jax: Any, model: Sequential, optimizer: GradientTransformation
+    ) -> None:
+        jnp = jax.numpy
+        step = make_train_step(model, optimizer)
+
+        def guarded(state: TrainState, ok: Any, x: Any, targets: Any) -> Any:
+            new, cost = step(state, x, targets)
+            ok = ok & jnp.isfinite(cost)
+            kept = jax.tree_util.tree_map(
+                lambda after, before: jnp.where(per_member(ok, after), after, before),
+                new,
+                state,
+            )
+            return kept, ok, cost
+
+        def rows(_model: Sequential, params: Any, state: Any, x: Any, t: Any) -> Any:
+            return evaluate_rows(model, params, state, x, t)
+
+        def counter(epoch: Any, ok: Any) -> Any:
+            return jnp.broadcast_to(jnp.asarray(epoch, dtype=jnp.int32), jnp.shape(ok))
+
+        def body(data: Any) -> Any:
+            def scanned(carry: Any, rows: Any) -> Any:
+                state, ok = carry
+                state, ok, cost = guarded(state, ok, data[0][rows], data[1][rows])
+                return (state, ok), cost
+
+            return scanned
+
+        def run(
+            state: TrainState,
+            epoch: Any,
+            ok: Any,
+            data: Any,
+            index: Any,
+            rest: Any,
+            dev: Any,
+            *,
+            whole: bool,
+            evaluate: bool,
+        ) -> Any:
+            x, targets = data
+            state = state._replace(epoch=counter(epoch, ok))
+            costs = []
+            if whole:
+                state, ok, cost = guarded(state, ok, x, targets)
+                costs.append(cost[None])
+            if index is not None:
+                (state, ok), scanned = jax.lax.scan(body(data), (state, ok), index)
+                costs.append(scanned)
+            if rest is not None:
+                state, ok, cost = guarded(state, ok, x[rest], targets[rest])
+                costs.append(cost[None])
+            params, model_state = state.params, state.model_state
+            train = rows(model, params, model_state, x, targets) if evaluate else None
+            found = rows(model, params, model_state, *dev) if dev is not None else None
+            return state, ok, jnp.concatenate(costs), train, found
+
+        self.run = _Shared(jax, jax.jit(run, static_argnames=("whole", "evaluate")))
+
+        def run_epochs(
+            state: TrainState,
+            epochs: Any,
+            ok: Any,
+            data: Any,
+            index: Any,
+            rest: Any,
+            dev: Any,
+            *,
+            whole: bool,
+        ) -> Any:
+            def one(carry: Any, planned: Any) -> Any:
+                epoch, rows, last = planned
+                (state, ok), epoch_rows = carry, (rows, last, dev)
+                state, ok, costs, train, found = run(
+                    state, epoch, ok, data, *epoch_rows, whole=whole, evaluate=True
+                )
+                rate = _rate(state.opt_state)
+                return (state, ok), (costs, train, found, rate)
+
+            state = state._replace(epoch=counter(epochs[0], ok))
+            (state, ok), outputs = jax.lax.scan(one, (state, ok), (epochs, index, rest))
+            return (state, ok, *outputs)
+
+        self.run_epochs = _Shared(jax, jax.jit(run_epochs, static_argnames=("whole",)))
+
+        def step_at(
+            state: TrainState, epoch: Any, ok: Any, x: Any, targets: Any
+        ) -> Any:
+            state = state._replace(epoch=counter(epoch, ok))
+            return guarded(state, ok, x, targets)
+
+        self.step = _Shared(jax, jax.jit(step_at))
+        evaluate = _Shared(
+            jax, jax.jit(lambda p, s, x, t: evaluate_rows(model, p, s, x, t))
+        )
+        # The signature of the rows evaluator of evaluate_arrays (the model is fixed).
+        self.evaluate = lambda _model, p, s, x, t: evaluate(p, s, x, t)
+
+
+_EXECUTABLES: dict[bytes, Any] = {}
+"""Compiled executables by the hash of their lowered program (see _Shared)."""
+_EXECUTABLES_SIZE = 128
+
+
+class _Shared:
+    """A jitted function whose executables are shared by equal programs.
+
+    ``jax.jit`` keeps its executables per function object, and every ``fit`` builds
+    its own step (a closure over its model and optimizer). Two trials of a search
+    that differ only in values the state holds (the learning rate, ``l2``,
+    ``keep_prob``...) lower to the same program; this wrapper lowers once per
+    argument signature, looks the program's hash up in :data:`_EXECUTABLES`, and
+    compiles only a program not seen before. (Lowering takes a fraction of a
+    second; compiling takes seconds.)
+    """
+
+    def __init__(self, jax: Any, jitted: Any) -> None:
+        self.jax, self.jitted = jax, jitted
+        self.local: dict[Any, Any] = {}
+
+    def __call__(self, *args: Any, **static: Any) -> Any:
+        flat, structure = self.jax.tree_util.tree_flatten(args)
+        signature = (
+            structure,
+            tuple(
+                (getattr(leaf, "shape", None), str(getattr(leaf, "dtype", type(leaf))))
+                for leaf in flat
+            ),
+            tuple(sorted(static.items())),
+        )
+        executable = self.local.get(signature)
+        if executable is None:
+            lowered = self.jitted.lower(*args, **static)
+            # The program and the arguments' structure (two callers with equal
+            # programs may name their arrays differently).
+            text = lowered.as_text() + repr(structure)
+            key = hashlib.sha256(text.encode()).digest()
+            executable = _EXECUTABLES.pop(key, None) or lowered.compile()
+            _EXECUTABLES[key] = executable  # most recently used last
+            while len(_EXECUTABLES) > _EXECUTABLES_SIZE:
+                del _EXECUTABLES[next(iter(_EXECUTABLES))]
+            self.local[signature] = executable
+        return executable(*args)
+
+
+EPOCHS_AT_ONCE = 16
+"""Epochs the JAX runner compiles into one call when no callback reads the state
+between them (a run's last few epochs, fewer than this, run one at a time)."""
+
+_CACHE: dict[tuple[str, GradientTransformation], _Compiled] = {}
+_CACHE_SIZE = 32
+
+
+def compiled(
+    jax: Any, model: Sequential, optimizer: GradientTransformation
+) -> _Compiled:
+    """The compiled functions for ``model``'s architecture and ``optimizer``.
+
+    They are kept for the next ``fit`` of the same pair (the last
+    :data:`_CACHE_SIZE` pairs).
+    """
+    import json
+
+    config = json.dumps(model.config(), sort_keys=True, default=str)
+    key = (config, optimizer)
+    found = _CACHE.pop(key, None) or _Compiled(jax, model, optimizer)
+    _CACHE[key] = found  # most recently used last
+    while len(_CACHE) > _CACHE_SIZE:
+        del _CACHE[next(iter(_CACHE))]
+    return found
+
+
+class _Mirror:
+    """Device copies of the host arrays last handed out, to skip their transfer."""
+
+    def __init__(self, jax: Any) -> None:
+        self.jax = jax
+        self.pairs: dict[int, tuple[Any, Any]] = {}
+
+    def device(self, tree: Any) -> Any:
+        flat, structure = self.jax.tree_util.tree_flatten(tree)
+        moved = []
+        for leaf in flat:
+            if isinstance(leaf, self.jax.Array):  # already there
+                moved.append(leaf)
+                continue
+            pair = self.pairs.get(id(leaf))
+            fresh = pair is None or pair[0] is not leaf
+            moved.append(self.jax.device_put(leaf) if fresh else pair[1])  # type: ignore[index]
+        return structure.unflatten(moved)
+
+    def host(self, tree: Any) -> Any:
+        flat, structure = self.jax.tree_util.tree_flatten(tree)
+        if not any(isinstance(leaf, self.jax.Array) for leaf in flat):
+            return tree  # already on the host: the device copies stay known
+        copies = self.jax.device_get(flat)  # one transfer (read-only on the CPU)
+        self.pairs = {id(c): (c, d) for c, d in zip(copies, flat, strict=True)}
+        return structure.unflatten(copies)
+
+
+class JaxRunner:
+    """The compiled runner (see the module docstring)."""
+
+    def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
+        self.jax = require_jax()
+        self.model = model
+        self.compiled = compiled(self.jax, model, optimizer)
+        self._mirror = _Mirror(self.jax)
+        self._host: dict[int, Any] = {}
+
+    def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
+        if not isinstance(x, np.ndarray) or not isinstance(targets, np.ndarray):
+            raise ValueError(
+                f"backend='jax' moves the training data to the device whole; got "
+                f"{type(x).__name__} data read from a file as needed. Train it with "
+                "backend='numpy' (which reads mini-batches from the file), or load "
+                "it into memory first with numpy.asarray(X)."
+            )
+        on_device = self.jax.device_put(x)
+        self._host[id(on_device)] = x  # an augmentation reads the host's rows
+        return on_device, self.jax.device_put(targets)
+
+    def epoch(
+        self,
+        state: TrainState,
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+        plan: Plan,
+        augment: Augment | None,
+    ) -> Epoch:
+        jnp = self.jax.numpy
+        compiled = self.compiled
+        rng, batches = plan()
+        # The epoch counter goes in as a number, the rest as the device kept it.
+        current, epoch = (
+            self._mirror.device(state._replace(epoch=None)),
+            int(state.epoch),
+        )
+        ok = jnp.asarray(True)
+        x, targets = data
+        train = found = None
+        if augment is not None:  # the augmentation runs on the host, batch by batch
+            costs = []
+            host_x = self._host.get(id(x), x)
+            for batch in batches:
+                rows = _rows(batch)
+                inputs = augment(np.asarray(host_x[rows]), rng)
+                current, ok, cost = compiled.step(
+                    current, epoch, ok, inputs, targets[rows]
+                )
+                costs.append(cost[None])
+            values: Any = jnp.concatenate(costs)
+        else:
+            # One call: the whole set or the equal mini-batches scanned, the last
+            # one, then the evaluations of sets small enough to be done in one go.
+            whole, index, rest = layout(batches)
+            inline = dev if dev is not None and small(dev[0]) else None
+            current, ok, values, train, found = compiled.run(
+                current,
+                epoch,
+                ok,
+                data,
+                index,
+                rest,
+                inline,
+                whole=whole,
+                evaluate=small(x),
+            )
+        costs_found = [float(value) for value in np.asarray(values).tolist()]
+        if not all(np.isfinite(costs_found)):
+            return Epoch(current, costs_found, None, None)
+        params, model_state = current.params, current.model_state
+        if train is None:
+            train = evaluate_arrays(
+                self.model, params, model_state, *data, rows=compiled.evaluate
+            )
+        if dev is not None and found is None:
+            found = evaluate_arrays(
+                self.model, params, model_state, *dev, rows=compiled.evaluate
+            )
+        dev_metrics = None if found is None else _pair(found)
+        return Epoch(current, costs_found, _pair(train), dev_metrics)
+
+    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+        """How many epochs :meth:`epochs` runs in one call (1: one at a time)."""
+        if augment is not None or not small(data[0]):
+            return 1
+        return EPOCHS_AT_ONCE if dev is None or small(dev[0]) else 1
+
+    def epochs(
+        self,
+        state: TrainState,
+        first: int,
+        plans: list[Plan],
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+    ) -> list[Epoch]:
+        """Run the epochs of ``plans`` (from epoch ``first``) in one compiled call.
+
+        Each result holds the state after the last of them (a non-finite cost
+        freezes it, so it is also the state of the first failing epoch).
+        """
+        layouts = [layout(plan()[1]) for plan in plans]
+        whole = layouts[0][0]
+        index = None if layouts[0][1] is None else np.stack([e[1] for e in layouts])
+        rest = None if layouts[0][2] is None else np.stack([e[2] for e in layouts])
+        current = self._mirror.device(state._replace(epoch=None))
+        numbers = np.arange(first, first + len(plans), dtype=np.int32)
+        current, _, *outputs = self.compiled.run_epochs(
+            current,
+            numbers,
+            self.jax.numpy.asarray(True),
+            data,
+            index,
+            rest,
+            dev,
+            whole=whole,
+        )
+        costs, train, found, rates = self.jax.device_get(outputs)
+        results = []
+        for i in range(len(plans)):
+            values = [float(value) for value in costs[i]]
+            if not all(np.isfinite(values)):
+                # The steps stopped here; the block's later epochs only moved the
+                # counter, which goes back to this epoch's.
+                frozen = current._replace(epoch=np.asarray(first + i, dtype=np.int32))
+                results.append(Epoch(frozen, values, None, None))
+                break
+            results.append(
+                Epoch(
+                    current,
+                    values,
+                    _pair(_at(train, i)),
+                    None if found is None else _pair(_at(found, i)),
+                    None if rates is None else float(rates[i]),
+                )
+            )
+        return results
+
+    def host(self, state: Any) -> TrainState:
+        """``state`` on the host, as NumPy arrays (read-only ones on a CPU)."""
+        return self._mirror.host(state)  # type: ignore[no-any-return]
+
+    def with_epoch(self, state: Any, epoch: int) -> Any:
+        # A host counter: the epoch goes into the compiled call as a number.
+        return state._replace(epoch=np.asarray(epoch, dtype=np.int32))
+
+    def finish(self, state: TrainState) -> TrainState:
+        """The final state as writable NumPy arrays, the model's own."""
+        return to_host(state)  # type: ignore[no-any-return]
+
+
+def _at(metrics: Any, index: int) -> tuple[Any, Any]:
+    cost, accuracy = metrics
+    return cost[index], None if accuracy is None else accuracy[index]
+
+
+def _rate(opt_state: Any) -> Any:
+    """The last update's learning rate, traced (None for a state without one)."""
+    found = first_learning_rate_state(opt_state)
+    return None if found is None else found.value
+
+
+def small(x: Any) -> bool:
+    """Whether a set is evaluated in one go (else in chunks)."""
+    return bool(x.shape[0] <= EVALUATION_ROWS)
+
+
+def layout(batches: list[Any]) -> tuple[bool, Any, Any]:
+    """An epoch's batches as one compiled call takes them.
+
+    Returns ``(whole, index, rest)``: whether the first step takes the whole set
+    (a slice), the ``(n, batch)`` rows of the equal-sized batches that follow (or
+    None), and the rows of the one last batch of another size (or None).
+    """
+    whole = bool(batches) and isinstance(batches[0], slice)
+    equal = 0 if whole else _leading_equal(batches)
+    rest = batches[1:] if whole else batches[equal:]
+    if len(rest) > 1:
+        raise ValueError(f"expected at most one last batch of another size; got {rest}")
+    index = np.stack(batches[:equal]).astype(np.int32) if equal else None
+    return whole, index, _rows(rest[0]) if rest else None
+
+
+def _rows(batch: Any) -> Any:
+    return batch if isinstance(batch, slice) else np.asarray(batch, dtype=np.int32)
+
+
+def _leading_equal(batches: list[Any]) -> int:
+    """How many of the first batches are index arrays of the first one's size."""
+    if not batches or isinstance(batches[0], slice):
+        return 0
+    size = len(batches[0])
+    count = 0
+    for batch in batches:
+        if isinstance(batch, slice) or len(batch) != size:
+            break
+        count += 1
+    return count
