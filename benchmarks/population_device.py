@@ -210,9 +210,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.at_once is not None:
-        import nntune.population
+        import nntune.population.engines
 
-        nntune.population.EPOCHS_AT_ONCE = args.at_once  # type: ignore[attr-defined]
+        nntune.population.engines.EPOCHS_AT_ONCE = args.at_once
     report: dict[str, Any] = {"environment": environment(), "epochs": args.epochs}
     report["at_once"] = args.at_once
     print(json.dumps(report["environment"]), flush=True)

@@ -20,19 +20,18 @@ import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..backend.accelerated import check_backend, precision, require_jax, to_host
+from ..backend.accelerated import check_backend, precision
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
-from ..optim import GradientTransformation, current_learning_rate
-from ..training import EarlyStopping, History, TrainState, make_train_step
-from ..training.compiled import EPOCHS_AT_ONCE, compiled, layout, small
-from ..training.evaluation import evaluate_arrays
+from ..optim import GradientTransformation
+from ..training import EarlyStopping, History, TrainState
 from ..trees import stack, unstack
+from .engines import make_engine
 
 __all__ = ["Member", "PopulationResult", "fit_population", "member_states", "stack"]
 
@@ -220,7 +219,7 @@ def fit_population(
         np.errstate(over="ignore", invalid="ignore", divide="ignore"),
         precision(backend),
     ):
-        engine = _engine(backend, model, optimizer, len(found))
+        engine = make_engine(backend, model, optimizer, len(found))
         population = engine.put(stack(states))
         data = engine.put((x, targets))
         dev_put = engine.put(dev_data) if dev_data is not None else None
@@ -375,162 +374,3 @@ class _Watch:
                 state = state._replace(params=best.params, model_state=best.model_state)
             final.append(state)
         return final
-
-
-Outcome = tuple[Any, tuple[Any, Any], tuple[Any, Any] | None, Any]
-"""One epoch of every member: step costs, train metrics, dev metrics, rates."""
-
-
-class _Engine(Protocol):
-    def put(self, tree: Any) -> Any: ...
-
-    def host(self, tree: Any) -> Any: ...
-
-    def together(self, data: Any, dev: Any) -> int: ...
-
-    def epochs(
-        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
-    ) -> tuple[Any, list[Outcome]]: ...
-
-
-class _NumpyEngine:
-    """The stacked step called once per mini-batch (stacked matrix products)."""
-
-    def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
-        self.model = model
-        self.step = make_train_step(model, optimizer)
-
-    def put(self, tree: Any) -> Any:
-        return tree
-
-    def host(self, tree: Any) -> Any:
-        return tree
-
-    def together(self, data: Any, dev: Any) -> int:
-        return 1
-
-    def epochs(
-        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
-    ) -> tuple[Any, list[Outcome]]:
-        outcomes = []
-        for offset, batches in enumerate(plans):
-            population, *outcome = self.epoch(
-                population, first + offset, data, dev, batches
-            )
-            rates = current_learning_rate(population.opt_state)
-            outcomes.append((*outcome, rates))
-        return population, outcomes
-
-    def epoch(
-        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
-    ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
-        x, targets = data
-        count = population.step.shape[0]
-        population = population._replace(epoch=np.full(count, epoch, dtype=np.int32))
-        costs = []
-        for batch in batches:
-            population, cost = self.step(population, x[batch], targets[batch])
-            costs.append(np.asarray(cost))
-        params, state = population.params, population.model_state
-        train = evaluate_arrays(self.model, params, state, x, targets)
-        found = evaluate_arrays(self.model, params, state, *dev) if dev else None
-        return population, np.stack(costs), train, found
-
-
-class _JaxEngine:
-    """The stacked step compiled, each epoch one call."""
-
-    def __init__(
-        self, model: Sequential, optimizer: GradientTransformation, count: int
-    ) -> None:
-        self.jax = require_jax()
-        self.model = model
-        self.compiled = compiled(self.jax, model, optimizer)
-        self.ok = self.jax.numpy.ones(count, dtype=bool)
-
-    def put(self, tree: Any) -> Any:
-        return self.jax.device_put(tree)
-
-    def host(self, tree: Any) -> Any:
-        return to_host(self.jax.device_get(tree))
-
-    def together(self, data: Any, dev: Any) -> int:
-        fits = small(data[0]) and (dev is None or small(dev[0]))
-        return EPOCHS_AT_ONCE if fits else 1
-
-    def epochs(
-        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
-    ) -> tuple[Any, list[Outcome]]:
-        if len(plans) == 1:
-            population, *outcome = self.epoch(population, first, data, dev, plans[0])
-            rates = current_learning_rate(population.opt_state)
-            return population, [(*outcome, rates)]
-        layouts = [layout(batches) for batches in plans]
-        index = None if layouts[0][1] is None else np.stack([e[1] for e in layouts])
-        rest = None if layouts[0][2] is None else np.stack([e[2] for e in layouts])
-        population, self.ok, *outputs = self.compiled.run_epochs(
-            population,
-            np.arange(first, first + len(plans), dtype=np.int32),
-            self.ok,
-            data,
-            index,
-            rest,
-            dev,
-            whole=layouts[0][0],
-        )
-        costs, train, found, rates = self.jax.device_get(outputs)
-        outcomes = [
-            (
-                costs[i],
-                _at(train, i),
-                None if found is None else _at(found, i),
-                rates[i],
-            )
-            for i in range(len(plans))
-        ]
-        return population, outcomes
-
-    def epoch(
-        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
-    ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
-        x, targets = data
-        whole, index, rest = layout(batches)
-        inline = dev if dev is not None and small(dev[0]) else None
-        population, self.ok, costs, train, found = self.compiled.run(
-            population,
-            epoch,
-            self.ok,
-            data,
-            index,
-            rest,
-            inline,
-            whole=whole,
-            evaluate=small(x),
-        )
-        params, state = population.params, population.model_state
-        rows = self.compiled.evaluate
-        if train is None:
-            train = evaluate_arrays(self.model, params, state, x, targets, rows=rows)
-        if dev is not None and found is None:
-            found = evaluate_arrays(self.model, params, state, *dev, rows=rows)
-        return population, np.asarray(costs), _host_pair(train), _host_pair(found)
-
-
-def _at(metrics: Any, index: int) -> tuple[Any, Any]:
-    cost, accuracy = metrics
-    return cost[index], None if accuracy is None else accuracy[index]
-
-
-def _host_pair(pair: Any) -> Any:
-    if pair is None:
-        return None
-    cost, accuracy = pair
-    return np.asarray(cost), None if accuracy is None else np.asarray(accuracy)
-
-
-def _engine(
-    backend: str, model: Sequential, optimizer: GradientTransformation, count: int
-) -> _Engine:
-    if backend == "jax":
-        return _JaxEngine(model, optimizer, count)
-    return _NumpyEngine(model, optimizer)

@@ -30,7 +30,7 @@ from .runners import Augment, Epoch, Plan, _pair
 from .state import TrainState
 from .step import make_train_step
 
-__all__ = ["EPOCHS_AT_ONCE", "JaxRunner", "compiled", "layout", "small"]
+__all__ = ["EPOCHS_AT_ONCE", "JaxRunner", "compiled", "layout", "metrics_at", "small"]
 
 
 class _Compiled:
@@ -378,8 +378,8 @@ class JaxRunner:
                 Epoch(
                     current,
                     values,
-                    _pair(_at(train, i)),
-                    None if found is None else _pair(_at(found, i)),
+                    _pair(metrics_at(train, i)),
+                    None if found is None else _pair(metrics_at(found, i)),
                     None if rates is None else float(rates[i]),
                 )
             )
@@ -398,7 +398,8 @@ class JaxRunner:
         return to_host(state)  # type: ignore[no-any-return]
 
 
-def _at(metrics: Any, index: int) -> tuple[Any, Any]:
+def metrics_at(metrics: Any, index: int) -> tuple[Any, Any]:
+    """The ``index``-th epoch's (or member's) cost and accuracy of stacked metrics."""
     cost, accuracy = metrics
     return cost[index], None if accuracy is None else accuracy[index]
 
