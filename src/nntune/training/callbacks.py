@@ -2,8 +2,10 @@
 
 A callback has five hooks, called by :func:`nntune.fit` with the :class:`Trainer`:
 ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end`` and
-``on_train_end``. Callbacks reset themselves in ``on_train_begin``. Those that carry
-state across epochs (the best value so far, a patience counter) expose it through
+``on_train_end``. This is the one documented signature; ``fit`` also takes a
+Keras-style object whose hooks take ``(epoch, logs)`` (:mod:`.callback_adapter`).
+Callbacks reset themselves in ``on_train_begin``. Those that carry state across
+epochs (the best value so far, a patience counter) expose it through
 ``get_state``/``set_state`` so that a checkpoint can resume them exactly.
 """
 
@@ -31,6 +33,16 @@ class Callback:
     callbacks all say no may run several epochs in one call (the JAX backend) and
     call their hooks afterwards, in order. Such a callback only looks at the logs:
     it never stops the run or changes a hyperparameter."""
+
+    @staticmethod
+    def adapt(callback: Any) -> Callback:
+        """``callback`` as :func:`~nntune.fit` calls it (Keras-style ones wrapped).
+
+        See :func:`nntune.training.callback_adapter.as_callback`.
+        """
+        from .callback_adapter import as_callback
+
+        return as_callback(callback)
 
     def on_train_begin(self, trainer: Trainer) -> None:
         """Called once before the first epoch (also when resuming)."""

@@ -260,7 +260,7 @@ def fit(
     x, targets = model.prepare(X, y)
     dev_data = model.prepare(*dev) if dev is not None else None
     optimizer = optimizer or adam(0.001)
-    chosen = list(callbacks)
+    chosen = [Callback.adapt(callback) for callback in callbacks]
     if progress != "silent" and not any(isinstance(c, ProgressBar) for c in chosen):
         chosen.append(ProgressBar(progress))
     chosen.sort(key=lambda callback: callback.order)
