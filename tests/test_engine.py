@@ -433,13 +433,13 @@ def test_fit_trains_packed_and_equals_the_pure_step_bit_for_bit(monkeypatch):
 
     packed = importlib.import_module("nntune.training.packed")
     calls = []
-    real = packed.PackedModel.value_and_grad
+    real = packed.PackedModel.train_pass
 
     def spied(self, *args, **kwargs):
         calls.append(1)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(packed.PackedModel, "value_and_grad", spied)
+    monkeypatch.setattr(packed.PackedModel, "train_pass", spied)
     for optimizer in (
         optim.adam(optim.inverse_time_decay(0.01, 0.5)),
         optim.adamw(0.01, weight_decay=0.1),

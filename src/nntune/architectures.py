@@ -32,6 +32,7 @@ def mlp(
     l2: float = 0.0,
     l1: float = 0.0,
     standardize: bool = False,
+    batch_norm_momentum: float | None = None,
 ) -> Sequential:
     """Build ``[Dense -> (BatchNorm) -> activation -> (Dropout)] * L -> Dense -> loss``.
 
@@ -51,6 +52,8 @@ def mlp(
         l1: L1 strength lambda.
         standardize: start with a :class:`~nntune.Standardize` layer; fit it with
             ``model.adapt(X_train)`` after ``init``.
+        batch_norm_momentum: the BatchNorm layers' ``momentum`` (None: its default
+            0.9, PyTorch's ``momentum=0.1``).
 
     Example:
         >>> model = mlp([10, 5], batch_norm=True).init(in_features=2, seed=1)
@@ -74,7 +77,11 @@ def mlp(
     for units in hidden_units:
         layers.append(Dense(units, init=init, use_bias=not batch_norm))
         if batch_norm:
-            layers.append(BatchNorm())
+            layers.append(
+                BatchNorm()
+                if batch_norm_momentum is None
+                else BatchNorm(momentum=batch_norm_momentum)
+            )
         layers.append(ACTIVATIONS[activation]())
         if keep_prob != 1:
             layers.append(Dropout(keep_prob))

@@ -14,6 +14,12 @@ deviation that depends on the fan-in/fan-out, times an optional multiplier:
 Wherever an initializer is named by a string, an optional ``:number`` multiplies the
 standard deviation: ``"random:10"``, ``"he:0.5"``. Plain ``"random"`` means
 ``"random:0.01"``. Biases always start at zero.
+
+PyTorch's names of the same draws are accepted (:data:`ALIASES`):
+``kaiming_normal`` is ``he`` and ``xavier_normal`` is ``glorot``. Keras' ``he_normal``,
+``glorot_normal`` and ``lecun_normal`` draw from a *truncated* normal and the
+``*_uniform`` initializers from a uniform distribution: nntune has no such draw, and
+refuses those names with the nearest initializer it has.
 """
 
 from __future__ import annotations
@@ -38,6 +44,43 @@ _DEFAULT_MULTIPLIER = {"random": 0.01}
 
 INITIALIZERS = tuple(_STANDARD_DEVIATIONS)
 
+ALIASES = {"kaiming_normal": "he", "xavier_normal": "glorot"}
+"""PyTorch's names of nntune's draws: ``nn.init.kaiming_normal_`` with its defaults
+(``a=0``, ``mode="fan_in"``: std ``sqrt(2/n_in)``) and ``nn.init.xavier_normal_``
+(``gain=1``: std ``sqrt(2/(n_in+n_out))``), both untruncated normals."""
+
+_TRUNCATED = "draws from a normal truncated at two standard deviations"
+_UNIFORM = "draws from a uniform distribution"
+_NOT_THE_SAME = {
+    "he_normal": (f"Keras' HeNormal {_TRUNCATED}", "he"),
+    "glorot_normal": (f"Keras' GlorotNormal {_TRUNCATED}", "glorot"),
+    "lecun_normal": (f"Keras' LecunNormal {_TRUNCATED}", "xavier"),
+    "glorot_uniform": (f"Keras' GlorotUniform (its default) {_UNIFORM}", "glorot"),
+    "xavier_uniform": (f"PyTorch's xavier_uniform_ {_UNIFORM}", "glorot"),
+    "he_uniform": (f"Keras' HeUniform {_UNIFORM}", "he"),
+    "kaiming_uniform": (f"PyTorch's kaiming_uniform_ {_UNIFORM}", "he"),
+    "lecun_uniform": (f"Keras' LecunUniform {_UNIFORM}", "xavier"),
+}
+_FORMULAS = {"he": "sqrt(2/n_in)", "glorot": "sqrt(2/(n_in+n_out))"}
+_FORMULAS["xavier"] = "sqrt(1/n_in)"
+
+
+def _unknown(name: str) -> str:
+    if name in _NOT_THE_SAME:
+        draw, nearest = _NOT_THE_SAME[name]
+        return (
+            f"initializer {name!r} is not one of nntune's: {draw}, and nntune's "
+            f"initializers draw from a full normal distribution. The nearest is "
+            f"{nearest!r}, a normal with the same variance (std "
+            f"{_FORMULAS[nearest]}): use {nearest!r} (docs/conventions.md maps "
+            "each initializer to PyTorch and Keras)."
+        )
+    return (
+        f"unknown initializer {name!r}; expected one of {INITIALIZERS} (or PyTorch's "
+        f"{' or '.join(ALIASES)}), optionally followed by ':multiplier' (e.g. 'he' "
+        "or 'random:0.01')."
+    )
+
 
 @dataclass(frozen=True)
 class Initializer:
@@ -58,10 +101,7 @@ class Initializer:
 
     def __post_init__(self) -> None:
         if self.name not in _STANDARD_DEVIATIONS:
-            raise ValueError(
-                f"unknown initializer {self.name!r}; expected one of {INITIALIZERS}, "
-                "optionally followed by ':multiplier' (e.g. 'he' or 'random:0.01')."
-            )
+            raise ValueError(_unknown(self.name))
         if not math.isfinite(self.multiplier) or self.multiplier < 0:
             raise ValueError(
                 f"initializer multiplier must be a finite number >= 0; got "
@@ -79,6 +119,7 @@ class Initializer:
                 f"{type(spec).__name__} {spec!r}."
             )
         name, _, multiplier_text = spec.strip().lower().partition(":")
+        name = ALIASES.get(name, name)
         if not multiplier_text:
             return cls(name, _DEFAULT_MULTIPLIER.get(name, 1.0))
         try:

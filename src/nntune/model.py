@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
@@ -29,6 +29,24 @@ from .data.mapped import MappedArray, out_of_core
 from .data.targets import chunked_targets
 from .layers import Cache, Dense, Hyperparams, Layer
 from .losses import L1, L2, LOSS_TYPES, Loss
+
+
+class TrainPass(NamedTuple):
+    """One training-mode forward and backward pass (:meth:`Sequential.train_pass`).
+
+    Attributes:
+        cost: the loss plus the regularization penalty (what is minimised).
+        grads: the gradients of ``cost``.
+        state: the new non-trainable state (batch-norm statistics).
+        loss: the loss alone.
+        logits: the network's training-mode output.
+    """
+
+    cost: Array
+    grads: Params
+    state: State
+    loss: Array
+    logits: Array
 
 
 class Sequential:
@@ -264,19 +282,39 @@ class Sequential:
         dropout masks; ``hyperparams`` overrides ``l2``, ``l1`` and ``keep_prob``.
         For a stack of ``K`` models the cost has shape ``(K,)``.
         """
+        found = self.train_pass(
+            params, state, x, targets, key=key, hyperparams=hyperparams
+        )
+        return found.cost, found.grads, found.state
+
+    def train_pass(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        targets: Array,
+        *,
+        key: Array | None = None,
+        hyperparams: Hyperparams | None = None,
+    ) -> TrainPass:
+        """:meth:`value_and_grad` with the loss alone and the logits it came from.
+
+        A training loop reads its running metrics from them (the mean of the
+        mini-batches' losses and accuracies) without another forward pass.
+        """
         logits, caches, new_state = self.apply(
             params, state, x, training=True, key=key, hyperparams=hyperparams
         )
-        cost, dlogits = self.loss.value_and_grad(logits, targets)
+        loss, dlogits = self.loss.value_and_grad(logits, targets)
         grads = self.backprop(params, caches, dlogits)
-        m = x.shape[-2]
+        cost, m = loss, x.shape[-2]
         for name, (l2, l1) in self.regularizers(hyperparams).items():
             weights = params[name]["W"]
             for regularizer in (l2, l1):
                 if _active(regularizer.strength):
                     cost = cost + regularizer.cost(weights, m)
                     grads[name]["W"] = grads[name]["W"] + regularizer.grad(weights, m)
-        return cost, grads, new_state
+        return TrainPass(cost, grads, new_state, loss, logits)
 
     # ---------------------------------------------------------- friendly shell
     def prepare(self, X: Any, y: Any = None) -> tuple[Array, Array | None]:

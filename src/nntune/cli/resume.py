@@ -35,8 +35,9 @@ def resume(run_dir: Path, as_json: bool, quiet: bool, **flags: Any) -> None:
     nntune resume runs/watch --learning-rate 0.001           # 10x lower from here
     nntune resume runs/watch --epochs 600                    # train longer
 
-    The learning rate, l2 and keep_prob change from the next step on; epochs (the
-    total), batch size, early stopping and patience change the rest of the loop.
+    The learning rate, l2, l1 and keep_prob change from the next step on; epochs (the
+    total), batch size, early stopping, patience and min_delta change the rest of
+    the loop.
     Each change is recorded in the history with its epoch and marked on the report's
     curves; the run's lineage (each command and its epochs) goes to metrics.json.
     Changes to the network, the data or the optimizer are refused with the reason.

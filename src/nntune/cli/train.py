@@ -18,7 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _click_type(setting: Any) -> Any:
     """The click type of a setting of the table (bounds and choices included)."""
     if setting.choices:
-        return click.Choice(setting.choices)
+        return click.Choice((*setting.choices, *setting.value_aliases))
     bounds = {
         "min": setting.low,
         "max": setting.high,
@@ -47,7 +47,12 @@ def _setting_option(setting: Any) -> Callable[[F], F]:
             setting.flag, default=None, callback=parse_layers_option, help=setting.help
         )
     return click.option(
-        setting.flag, default=None, type=_click_type(setting), help=setting.help
+        setting.flag,
+        *setting.alias_flags,
+        setting.name,
+        default=None,
+        type=_click_type(setting),
+        help=setting.help,
     )
 
 
@@ -164,6 +169,7 @@ _JSON_KEYS = (
     "epochs_run",
     "best_epoch",
     "run_dir",
+    "report",
     "restored_best",
     "resumed_from_epoch",
     "task",
@@ -199,6 +205,8 @@ def finish_run(result: Any, pause: Any, *, as_json: bool, quiet: bool) -> None:
         _print_summary(metrics)
         for warning in metrics.get("warnings", []):
             click.echo(f"Warning: {warning}", err=True)
+        if "report" in metrics:
+            click.echo(f"Report: {metrics['report']} (open it in a browser)")
 
 
 def _config_from_study(

@@ -5,8 +5,8 @@ initializer; several ``--vary`` make a grid. This is the course's labs as a tool
 any data set: initialization (zeros, random x10, He), optimizers (gd, momentum, adam),
 regularization (l2 0 vs 0.7, keep_prob 1 vs 0.86).
 
-Values are separated by commas; hidden layer sizes inside a value by ``/``
-(``layers=10/5,20/10``).
+Values are separated by commas; hidden layer sizes (or decay boundaries) inside a
+value by ``/`` (``layers=10/5,20/10``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..model import Sequential
 from ..training import History
 from .config import TrainConfig
 from .populations import train_trials
-from .settings import BY_NAME, check_setting
+from .settings import BY_NAME, check_setting, setting_name
 
 
 @dataclass
@@ -51,14 +51,16 @@ class Variant:
 
 def _convert(key: str, text: str) -> Any:
     kind = BY_NAME[key].kind
-    if kind == "layers":
+    if kind in ("layers", "epochs"):
         try:
-            return tuple(int(part) for part in text.split("/"))
+            numbers = tuple(int(part) for part in text.split("/"))
         except ValueError:
+            example = "layers=10/5,20/10" if kind == "layers" else f"{key}=50/80,30"
             raise ValueError(
-                "layers values separate sizes with '/' (layers=10/5,20/10); got "
-                f"{text!r}."
+                f"{key} values separate {'sizes' if kind == 'layers' else 'epochs'} "
+                f"with '/' ({example}); got {text!r}."
             ) from None
+        return check_setting(key, numbers, "--vary")
     value: Any = text
     try:
         if kind == "bool":
@@ -91,7 +93,7 @@ def parse_vary(specs: Sequence[str]) -> list[dict[str, Any]]:
     seen = set()
     for spec in specs:
         key, sep, text = spec.partition("=")
-        key = key.strip().replace("-", "_")
+        key = setting_name(key.strip())
         if not sep or not text.strip():
             raise ValueError(
                 f"--vary takes SETTING=VALUE,VALUE,...; got {spec!r} (e.g. "

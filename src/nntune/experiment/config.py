@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.datasets import DATASETS
-from .settings import BY_NAME, DECAYS, SETTINGS, check_setting
+from .settings import BY_NAME, DECAYS, SETTINGS, check_setting, setting_name
 
 __all__ = [
     "DECAYS",
@@ -38,6 +38,8 @@ DEFAULT_DECAY_RATES = {
     "interval": 1.0,
     "inverse_sqrt": 1.0,
     "exponential": 0.95,
+    "piecewise": 0.1,
+    "plateau": 0.1,
 }
 DEFAULT_LEARNING_RATES = {"gd": 0.01, "momentum": 0.01}
 
@@ -66,14 +68,20 @@ class TrainConfig:
     decay: str = "none"
     decay_rate: float | None = None
     decay_interval: int = 1000
+    warmup_epochs: int | None = None
+    decay_boundaries: tuple[int, ...] | None = None
+    decay_patience: int | None = None
     batch_size: int = 64
     epochs: int = 100
     l2: float = 0.0
+    l1: float | None = None
     keep_prob: float = 1.0
     batch_norm: bool = False
+    batch_norm_momentum: float | None = None
     standardize: bool = True
     early_stopping: bool = False
     patience: int = 10
+    min_delta: float | None = None
     dev: float | None = None
     test: float | None = None
     train_dev: float | None = None
@@ -135,17 +143,24 @@ class TrainConfig:
     def check_applicable(self) -> None:
         """Refuse a setting given where it does nothing (it would be ignored).
 
+        Also refuse a decay that lacks what it needs (piecewise's boundaries) or
+        whose rate would not decay (plateau's factor must be below 1).
+
         Raises:
             ValueError: naming the first such setting, why, and how to fix it.
         """
         for message in self.inapplicable().values():
+            raise ValueError(message)
+        for message in _decay_problems(self):
             raise ValueError(message)
 
     @classmethod
     def from_mapping(
         cls, values: dict[str, Any], source: str = "config"
     ) -> TrainConfig:
-        """Build from TOML keys (``batch_size`` or ``batch-size``), checking each value.
+        """Build from TOML keys (``batch_size``, ``batch-size``), checking each value.
+
+        A setting's alias names it too (``lr`` is ``learning_rate``).
 
         Raises:
             ValueError: for an unknown key (with the closest known one), or a value
@@ -154,7 +169,11 @@ class TrainConfig:
         """
         options: dict[str, Any] = {}
         for key, value in values.items():
-            name = key.replace("-", "_")
+            name = setting_name(key)
+            if name in options:
+                raise ValueError(
+                    f"{source}: {name} is given twice (as {key!r} too); keep one."
+                )
             if name not in BY_NAME:
                 import difflib
 
@@ -183,18 +202,24 @@ class TrainConfig:
     def settings(self) -> dict[str, Any]:
         """The settings as a flat dict (None values left out), as written to TOML."""
         values = dataclasses.asdict(self)
-        values["layers"] = list(self.layers)
-        return {key: value for key, value in values.items() if value is not None}
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in values.items()
+            if value is not None
+        }
 
     def fingerprint(self) -> str:
         """A hash of the settings that change the result (not ``out`` or ``epochs``).
 
         The backend is left out too: it runs the same math on the same mini-batches,
-        so a run started on one continues on the other.
+        so a run started on one continues on the other. The epochs count for
+        ``warmup_cosine``, whose cosine ends at the last epoch.
         """
         values = self.settings()
+        kept = ("epochs",) if self.decay == "warmup_cosine" else ()
         for key in ("out", "epochs", "checkpoint_every", "backend"):
-            values.pop(key, None)
+            if key not in kept:
+                values.pop(key, None)
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -203,6 +228,36 @@ class TrainConfig:
         if self.out:
             return Path(self.out)
         return Path("runs") / f"{Path(self.data).stem}-{self.fingerprint()[:8]}"
+
+
+def _decay_problems(config: TrainConfig) -> list[str]:
+    """What keeps the decay of ``config`` from working as asked."""
+    decay, rate = config.decay, config.decay_rate
+    problems = []
+    if decay == "piecewise" and config.decay_boundaries is None:
+        problems.append(
+            "decay = 'piecewise' needs decay_boundaries, the epochs from which the "
+            "rate is multiplied by decay_rate; give them, e.g. --decay-boundaries "
+            "50,80 (decay_boundaries = [50, 80] in a config file)."
+        )
+    if decay == "piecewise" and rate == 0:
+        problems.append(
+            "decay_rate = 0 would stop piecewise's training at the first boundary; "
+            "expected a factor > 0 such as 0.1."
+        )
+    if decay == "plateau" and rate is not None and not 0 < rate < 1:
+        problems.append(
+            f"decay_rate = {rate!r} would not lower the rate on a plateau; expected "
+            "a factor in (0, 1) such as 0.1 or 0.5."
+        )
+    warmup = config.warmup_epochs or 0
+    if decay == "warmup_cosine" and warmup >= config.epochs:
+        problems.append(
+            f"warmup_epochs = {warmup} leaves no epoch for the cosine of a "
+            f"{config.epochs}-epoch run; expected warmup_epochs < epochs. Lower "
+            "--warmup-epochs or raise --epochs."
+        )
+    return problems
 
 
 def parse_layers(text: str) -> tuple[int, ...]:

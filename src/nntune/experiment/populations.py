@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..population import fit_population
-from ..training import EarlyStopping
 from .config import DEFAULT_LEARNING_RATES, TrainConfig
 from .trial import (
     PreparedData,
     TrialResult,
+    build_early_stopping,
     build_model,
     build_optimizer,
     data_key,
@@ -39,7 +39,8 @@ between values below 1: a network has dropout layers or it has not)."""
 def population_key(config: TrainConfig) -> tuple[Any, ...] | None:
     """What the trials of one population must share.
 
-    None for a trial that trains alone (an augmentation draws per model).
+    None for a trial that trains alone: an augmentation draws per model, and a
+    plateau decay lowers each model's rate when its own dev cost stalls.
 
     Example:
         >>> a = TrainConfig(learning_rate=0.01, l2=0.1)
@@ -48,8 +49,8 @@ def population_key(config: TrainConfig) -> tuple[Any, ...] | None:
         >>> population_key(a) == population_key(TrainConfig(layers=(3,)))
         False
     """
-    if config.augment is not None:
-        return None
+    if config.augment is not None or config.decay == "plateau":
+        return None  # each member draws its own augmentation; cuts its own rate
     values = {
         name: value
         for name, value in dataclasses.asdict(config).items()
@@ -106,16 +107,12 @@ def train_population(
         X_train,
         dataset.y[train],
         members=members,
-        optimizer=build_optimizer(first),
+        optimizer=build_optimizer(first, len(train)),
         epochs=first.epochs,
         batch_size=first.batch_size,
         dev=(dataset.X[dev], dataset.y[dev]) if len(dev) else None,
         seed=first.seed_for("shuffle"),
-        early_stopping=(
-            EarlyStopping("dev_cost", patience=first.patience)
-            if first.early_stopping
-            else None
-        ),
+        early_stopping=build_early_stopping(first) if first.early_stopping else None,
         backend=first.backend,
     )
     share = (time.perf_counter() - started) / len(configs)

@@ -1,13 +1,14 @@
 """Babysitting ("pandas"): continue a paused run with changed settings.
 
 :func:`resume_training` is ``nntune resume RUN``: it reads the run's settings, checks
-the changes (the learning rate, ``l2`` and ``keep_prob`` change from the next step
-on; the loop's epochs, batch size, early stopping and patience for the rest of the
-run; anything that would not fit the paused state is refused with the reason) and
-continues the run from its checkpoint through :func:`~.rundir.run_training`. The
-run's ``config.toml`` stays the settings it started with; ``metrics.json`` keeps the
-lineage: each resume's command, changes and epochs, noted before it trains, so a
-resume killed part-way is continued with its changes by the next one.
+the changes (the learning rate, ``l2``, ``l1`` and ``keep_prob`` change from the
+next step on; the loop's epochs, batch size, early stopping and patience for the
+rest of the run; anything that would not fit the paused state is refused with the
+reason) and continues the run from its checkpoint through
+:func:`~.rundir.run_training`. The run's ``config.toml`` stays the settings it
+started with; ``metrics.json`` keeps the lineage: each resume's command, changes and
+epochs, noted before it trains, so a resume killed part-way is continued with its
+changes by the next one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .trial import DATA_SETTINGS
 
 __all__ = ["LIVE_SETTINGS", "LOOP_SETTINGS", "Resume", "resume_training"]
 
-LIVE_SETTINGS = ("learning_rate", "l2", "keep_prob")
+LIVE_SETTINGS = ("learning_rate", "l2", "l1", "keep_prob")
 """Settings a paused run can continue with, changed from the next step on."""
 
 LOOP_SETTINGS = (
@@ -34,6 +35,7 @@ LOOP_SETTINGS = (
     "batch_size",
     "early_stopping",
     "patience",
+    "min_delta",
     "checkpoint_every",
     "backend",
 )
@@ -45,6 +47,7 @@ _REFUSED = {
         "activation",
         "init",
         "batch_norm",
+        "batch_norm_momentum",
         "standardize",
         "dtype",
     ),
@@ -66,6 +69,9 @@ _REFUSED = {
         "decay",
         "decay_rate",
         "decay_interval",
+        "warmup_epochs",
+        "decay_boundaries",
+        "decay_patience",
     ),
     "is the run's own folder: resume writes into RUN": ("out",),
 }
@@ -176,6 +182,7 @@ def resume_training(
             {k: v for k, v in entry.get("changes", {}).items() if k in LOOP_SETTINGS}
         )
     loop.update({k: v for k, v in wanted.items() if k in LOOP_SETTINGS})
+    _check_warmup_cosine(start, loop)
     live = _unsaved_changes(folder, lineage)
     live.update({k: v for k, v in wanted.items() if k in LIVE_SETTINGS})
     config = TrainConfig.from_mapping(
@@ -190,6 +197,19 @@ def resume_training(
         callbacks=callbacks,
         resume=Resume(start, live, dict(wanted), command, lineage),
     )
+
+
+def _check_warmup_cosine(start: TrainConfig, loop: Mapping[str, Any]) -> None:
+    """A warmup_cosine run keeps its length: its cosine ends at its last step."""
+    if start.decay != "warmup_cosine":
+        return
+    for name in ("epochs", "batch_size"):
+        if name in loop and loop[name] != getattr(start, name):
+            raise ValueError(
+                f"cannot resume with {name}: the run's warmup_cosine decay counts its "
+                f"steps from {name} = {getattr(start, name)!r}, so its cosine would "
+                "jump; start a new run, or change the learning rate instead."
+            )
 
 
 def _unsaved_changes(folder: Path, lineage: list[dict[str, Any]]) -> dict[str, Any]:

@@ -5,8 +5,9 @@ The table of every setting is :data:`nntune.experiment.settings.SETTINGS`.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,8 @@ class Setting:
 
     Attributes:
         name: the key in configs and ``TrainConfig`` (flag: ``--name-with-dashes``).
-        kind: ``"bool"``, ``"int"``, ``"float"``, ``"str"`` or ``"layers"``.
+        kind: ``"bool"``, ``"int"``, ``"float"``, ``"str"``, ``"layers"`` or
+            ``"epochs"`` (strictly increasing epoch numbers, e.g. ``[50, 80]``).
         default: the value when not given (None: "the optimizer's or decay's own").
         help: one line for ``--help`` and the docs.
         group: data, model, optimizer, schedule, training, split, seeds or run.
@@ -36,6 +38,13 @@ class Setting:
         applies: ``{setting: values}``: it only matters when another setting has one
             of these values (beta2 only for rmsprop, adam and adamw).
         estimator: whether the scikit-learn estimators take it.
+        aliases: other names of the setting, e.g. ``lr`` (flag ``--lr``) for
+            ``learning_rate``: the spelling PyTorch and Keras users type.
+        value_aliases: ``{alias: value}``: other spellings of a value, replaced by
+            nntune's own, e.g. ``sgd`` for ``gd``; for a value of the form
+            ``name:number`` the part before the colon is looked up.
+        check: raises ValueError saying what is wrong with a string value (an
+            initializer's name), so a config fails before anything is trained.
     """
 
     name: str
@@ -52,6 +61,9 @@ class Setting:
     search: tuple[float, float] | None = None
     applies: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     estimator: bool = True
+    aliases: tuple[str, ...] = ()
+    value_aliases: Mapping[str, str] = field(default_factory=dict)
+    check: Callable[[str], Any] | None = None
 
     @property
     def flag(self) -> str:
@@ -59,14 +71,43 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def alias_flags(self) -> tuple[str, ...]:
+        """The flags of the other names, e.g. ``("--lr",)``."""
+        return tuple("--" + alias.replace("_", "-") for alias in self.aliases)
+
+    def canonical(self, value: Any) -> Any:
+        """``value`` in nntune's own spelling: a value alias replaced.
+
+        Example:
+            >>> Setting("init", "str", "he", "", "model",
+            ...         value_aliases={"kaiming_normal": "he"}).canonical(
+            ...     "kaiming_normal:0.5")
+            'he:0.5'
+        """
+        if not isinstance(value, str) or not self.value_aliases:
+            return value
+        head, colon, tail = value.partition(":")
+        if head.strip().lower() not in self.value_aliases:
+            return value
+        return self.value_aliases[head.strip().lower()] + colon + tail
+
+    @property
     def expected(self) -> str:
         """What a valid value is, in words, for error messages."""
         if self.choices:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
+            if self.value_aliases:
+                text += " (also " + ", ".join(
+                    f"{alias!r} for {value!r}"
+                    for alias, value in self.value_aliases.items()
+                )
+                text += ")"
         elif self.kind == "bool":
             text = "true or false (a TOML boolean, not a string)"
         elif self.kind == "layers":
             text = 'a list of positive integers such as [10, 5] (or "10,5")'
+        elif self.kind == "epochs":
+            text = 'increasing epoch numbers such as [50, 80] (or "50,80")'
         elif self.kind == "str":
             text = "a string"
         else:
@@ -115,11 +156,22 @@ def check_value(setting: Setting, value: Any, source: str = "config") -> Any:
     if kind == "str":
         if not isinstance(value, str):
             raise fail()
+        value = setting.canonical(value)
         if setting.choices and value not in setting.choices:
             raise fail("is not a known value")
+        if setting.check is not None:
+            try:
+                setting.check(value)
+            except (TypeError, ValueError) as error:
+                raise SettingError(f"{source}: {name} = {value!r}: {error}") from None
         return value
     if kind == "layers":
-        return _check_layers(value, fail)
+        return _positive_integers(value, fail, "size")
+    if kind == "epochs":
+        epochs = _positive_integers(value, fail, "epoch")
+        if any(a >= b for a, b in itertools.pairwise(epochs)):
+            raise fail("is not strictly increasing")
+        return epochs
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail()
     if kind == "int":
@@ -141,15 +193,18 @@ def check_value(setting: Setting, value: Any, source: str = "config") -> Any:
     return value if kind == "int" else number
 
 
-def _check_layers(value: Any, fail: Any) -> tuple[int, ...]:
+def _positive_integers(value: Any, fail: Any, noun: str) -> tuple[int, ...]:
     if isinstance(value, str):
         parts = [part.strip() for part in value.split(",") if part.strip()]
         try:
             value = [int(part) for part in parts]
         except ValueError:
-            raise fail("is not a list of sizes") from None
+            raise fail(f"is not a list of {noun}s") from None
     if not isinstance(value, list | tuple) or not value:
         raise fail()
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
-        raise fail("has a size that is not a positive integer")
+        raise fail(
+            f"has {'an' if noun[0] in 'aeiou' else 'a'} {noun} that is not a "
+            "positive integer"
+        )
     return tuple(value)

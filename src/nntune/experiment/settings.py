@@ -18,6 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..architectures import ACTIVATIONS
+from ..initializers import ALIASES, Initializer
+from .optimizer_settings import (
+    DECAYS,
+    OPTIMIZER_SETTINGS,
+    OPTIMIZERS,
+    SCHEDULE_SETTINGS,
+)
 from .setting import Setting, SettingError, check_value
 
 __all__ = [
@@ -31,10 +38,8 @@ __all__ = [
     "estimator_settings",
     "render_flags",
     "search_space",
+    "setting_name",
 ]
-
-OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam", "adamw")
-DECAYS = ("none", "inverse_time", "exponential", "inverse_sqrt", "interval")
 
 
 def _seed(kind: str, help: str) -> Setting:
@@ -44,10 +49,6 @@ def _seed(kind: str, help: str) -> Setting:
 def _data_file(name: str, help: str) -> Setting:
     return Setting(name, "str", None, help, "data", estimator=False)
 
-
-_ADAM = ("adam", "adamw")
-_ROOT = ("rmsprop", "adam", "adamw")
-_DECAYING = ("inverse_time", "exponential", "inverse_sqrt", "interval")
 
 SETTINGS: tuple[Setting, ...] = (
     # data
@@ -104,131 +105,14 @@ SETTINGS: tuple[Setting, ...] = (
         "init",
         "str",
         "he",
-        "Initializer: zeros, random[:scale], xavier, glorot, he[:scale] (he).",
+        "Initializer: zeros, random[:scale], xavier, glorot, he[:scale] (he); "
+        "PyTorch's kaiming_normal is he, xavier_normal is glorot.",
         "model",
+        value_aliases=ALIASES,
+        check=Initializer.parse,
     ),
-    # optimizer
-    Setting(
-        "optimizer",
-        "str",
-        "adam",
-        "Optimizer (default adam).",
-        "optimizer",
-        choices=OPTIMIZERS,
-    ),
-    Setting(
-        "learning_rate",
-        "float",
-        None,
-        "Initial learning rate alpha (default 0.001; 0.01 for gd and momentum).",
-        "optimizer",
-        low=0.0,
-        low_open=True,
-        scale="log",
-        search=(1e-4, 1e-1),
-    ),
-    Setting(
-        "beta",
-        "float",
-        None,
-        "Momentum's EWA coefficient (default 0.9).",
-        "optimizer",
-        low=0.0,
-        high=1.0,
-        high_open=True,
-        scale="one_minus_log",
-        search=(0.8, 0.999),
-        applies={"optimizer": ("momentum",)},
-    ),
-    Setting(
-        "beta1",
-        "float",
-        None,
-        "Adam's first-moment coefficient (default 0.9).",
-        "optimizer",
-        low=0.0,
-        high=1.0,
-        high_open=True,
-        scale="one_minus_log",
-        search=(0.8, 0.999),
-        applies={"optimizer": _ADAM},
-    ),
-    Setting(
-        "beta2",
-        "float",
-        None,
-        "Adam's / RMSprop's second-moment coefficient (default 0.999).",
-        "optimizer",
-        low=0.0,
-        high=1.0,
-        high_open=True,
-        scale="one_minus_log",
-        search=(0.9, 0.9999),
-        applies={"optimizer": _ROOT},
-    ),
-    Setting(
-        "epsilon",
-        "float",
-        None,
-        "Adam's / RMSprop's epsilon (default 1e-8).",
-        "optimizer",
-        low=0.0,
-        low_open=True,
-        scale="log",
-        applies={"optimizer": _ROOT},
-    ),
-    Setting(
-        "weight_decay",
-        "float",
-        None,
-        "AdamW's decoupled decay.",
-        "optimizer",
-        low=0.0,
-        scale="log",
-        search=(1e-5, 1e-1),
-        applies={"optimizer": ("adamw",)},
-    ),
-    Setting(
-        "clip_norm",
-        "float",
-        None,
-        "Clip gradients to this global L2 norm.",
-        "optimizer",
-        low=0.0,
-        low_open=True,
-        scale="log",
-    ),
-    # schedule
-    Setting(
-        "decay",
-        "str",
-        "none",
-        "Learning-rate decay per epoch (default none): inverse_time "
-        "lr0/(1+rate*epoch), exponential lr0*rate^epoch, inverse_sqrt "
-        "lr0*rate/sqrt(epoch+1), interval lr0/(1+rate*floor(epoch/interval)).",
-        "schedule",
-        choices=DECAYS,
-    ),
-    Setting(
-        "decay_rate",
-        "float",
-        None,
-        "Rate of the decay: decay_rate of inverse_time and interval (default 1), k "
-        "of inverse_sqrt (1) and the base k of exponential (0.95).",
-        "schedule",
-        low=0.0,
-        scale="log",
-        applies={"decay": _DECAYING},
-    ),
-    Setting(
-        "decay_interval",
-        "int",
-        1000,
-        "Epochs per step of the interval decay (default 1000).",
-        "schedule",
-        low=1,
-        applies={"decay": ("interval",)},
-    ),
+    *OPTIMIZER_SETTINGS,
+    *SCHEDULE_SETTINGS,
     # training
     Setting(
         "batch_size",
@@ -252,6 +136,15 @@ SETTINGS: tuple[Setting, ...] = (
         search=(1e-4, 10.0),
     ),
     Setting(
+        "l1",
+        "float",
+        None,
+        "L1 regularization lambda: lambda/(2m) * sum |W| over the weights (default 0).",
+        "model",
+        low=0.0,
+        scale="log",
+    ),
+    Setting(
         "keep_prob",
         "float",
         1.0,
@@ -269,6 +162,18 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Batch normalization after hidden layers.",
         "model",
+    ),
+    Setting(
+        "batch_norm_momentum",
+        "float",
+        None,
+        "Batch norm's running statistics: momentum*running + (1-momentum)*batch "
+        "(default 0.9 = PyTorch's momentum=0.1; Keras' momentum is nntune's).",
+        "model",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+        applies={"batch_norm": (True,)},
     ),
     Setting(
         "standardize",
@@ -291,6 +196,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Early-stopping patience (10).",
         "training",
         low=1,
+        applies={"early_stopping": (True,)},
+    ),
+    Setting(
+        "min_delta",
+        "float",
+        None,
+        "Smallest fall of the dev cost that early stopping counts as an "
+        "improvement (default 0).",
+        "training",
+        low=0.0,
         applies={"early_stopping": (True,)},
     ),
     # split
@@ -393,6 +308,20 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+_ALIAS_NAMES = {
+    alias: setting.name for setting in SETTINGS for alias in setting.aliases
+}
+
+
+def setting_name(key: str) -> str:
+    """The setting a key names: dashes are underscores, an alias is its setting.
+
+    Example:
+        >>> setting_name("batch-size"), setting_name("lr")
+        ('batch_size', 'learning_rate')
+    """
+    name = key.replace("-", "_")
+    return _ALIAS_NAMES.get(name, name)
 
 
 def check_setting(name: str, value: Any, source: str = "config") -> Any:
@@ -426,7 +355,7 @@ def render_flags(change: Mapping[str, Any]) -> str:
         setting = BY_NAME[name]
         if setting.kind == "bool":
             parts.append(setting.flag if value else f"--no-{setting.flag[2:]}")
-        elif setting.kind == "layers":
+        elif setting.kind in ("layers", "epochs"):
             parts.append(f"{setting.flag} {','.join(str(int(u)) for u in value)}")
         elif isinstance(value, float):
             parts.append(f"{setting.flag} {value:g}")

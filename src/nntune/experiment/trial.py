@@ -35,15 +35,15 @@ from ..data.datasets import DATASETS, Dataset, load_dataset
 from ..data.io import load_file
 from ..data.split import Split, train_dev_test_split
 from ..model import Sequential
-from ..optim import GradientTransformation, optimizer_from_name, schedule_from_name
+from ..optim import GradientTransformation, optimizer_from_name
 from ..training import Callback, EarlyStopping, History, evaluate, fit
 from .config import (
     DECAYS,
-    DEFAULT_DECAY_RATES,
     DEFAULT_LEARNING_RATES,
     TrainConfig,
     parse_layers,
 )
+from .decays import build_schedule, decay_callbacks
 
 __all__ = [
     "DATA_SETTINGS",
@@ -52,6 +52,8 @@ __all__ = [
     "TrainConfig",
     "TrialResult",
     "build_augment",
+    "build_callbacks",
+    "build_early_stopping",
     "build_model",
     "build_optimizer",
     "data_key",
@@ -96,35 +98,41 @@ def load_data(config: TrainConfig) -> Dataset:
     )
 
 
-def build_optimizer(config: TrainConfig) -> GradientTransformation:
-    """The optimizer and learning-rate schedule of ``config``."""
+def build_optimizer(
+    config: TrainConfig, train_examples: int | None = None
+) -> GradientTransformation:
+    """The optimizer and learning-rate schedule of ``config``.
+
+    ``train_examples`` (the training rows of an epoch) is needed by
+    ``warmup_cosine``, which counts optimizer steps (:mod:`.decays`).
+    """
     rate = config.learning_rate
     if rate is None:
         rate = DEFAULT_LEARNING_RATES.get(config.optimizer, 0.001)
-    options: dict[str, Any] = {}
-    decay_rate = config.decay_rate
-    if decay_rate is None:
-        decay_rate = DEFAULT_DECAY_RATES.get(config.decay, 1.0)
-    if config.decay == "interval":
-        options = {"decay_rate": decay_rate, "interval": config.decay_interval}
-    elif config.decay == "inverse_time":
-        options = {"decay_rate": decay_rate}
-    elif config.decay in ("exponential", "inverse_sqrt"):
-        options = {"k": decay_rate}
-    schedule = (
-        schedule_from_name(config.decay, rate, **options)
-        if config.decay != "none"
-        else rate
-    )
     return optimizer_from_name(
         config.optimizer,
-        learning_rate=schedule,
+        learning_rate=build_schedule(config, rate, train_examples),
         beta=config.beta,
         beta1=config.beta1,
         beta2=config.beta2,
         eps=config.epsilon,
         weight_decay=config.weight_decay,
         clip_norm=config.clip_norm,
+    )
+
+
+def build_callbacks(config: TrainConfig) -> list[Callback]:
+    """The callbacks ``config`` asks for: early stopping, a plateau's rate cuts."""
+    chosen = decay_callbacks(config)
+    if config.early_stopping:
+        chosen.insert(0, build_early_stopping(config))
+    return chosen
+
+
+def build_early_stopping(config: TrainConfig) -> EarlyStopping:
+    """Early stopping on the dev cost with ``config``'s patience and ``min_delta``."""
+    return EarlyStopping(
+        "dev_cost", patience=config.patience, min_delta=config.min_delta or 0.0
     )
 
 
@@ -195,7 +203,9 @@ def build_model(config: TrainConfig, data: Dataset, X_train: Any) -> Sequential:
         batch_norm=config.batch_norm,
         keep_prob=config.keep_prob,
         l2=config.l2,
+        l1=config.l1 or 0.0,
         standardize=config.standardize,
+        batch_norm_momentum=config.batch_norm_momentum,
     ).init(data.n_features, seed=config.seed_for("init"), dtype=config.dtype)
     if config.standardize:
         model.adapt(X_train)
@@ -344,18 +354,15 @@ def train_trial(
     dev = data.split.dev
     X_train = dataset.X[train]  # one copy of the training rows, not two
     model = build_model(config, dataset, X_train)
-    chosen = list(callbacks)
-    if config.early_stopping:
-        chosen.insert(0, EarlyStopping("dev_cost", patience=config.patience))
     history = fit(
         model,
         X_train,
         dataset.y[train],
-        optimizer=build_optimizer(config),
+        optimizer=build_optimizer(config, len(train)),
         epochs=config.epochs,
         batch_size=config.batch_size,
         dev=(dataset.X[dev], dataset.y[dev]) if len(dev) else None,
-        callbacks=chosen,
+        callbacks=[*build_callbacks(config), *callbacks],
         seed=config.seed_for("shuffle"),
         progress=progress,
         augment=build_augment(config, dataset),

@@ -148,6 +148,7 @@ def fit_population(
     seed: int = 0,
     early_stopping: EarlyStopping | None = None,
     backend: str = "numpy",
+    train_metrics: str = "running",
 ) -> PopulationResult:
     """Train one model per member of ``members`` together, in one batched pass.
 
@@ -184,6 +185,9 @@ def fit_population(
             member follows on its own.
         backend: ``"numpy"`` (stacked matrix products) or ``"jax"`` (the same
             stacked step, each epoch compiled; on a GPU when JAX has one).
+        train_metrics: ``"running"`` (the mean of the mini-batches' metrics, as
+            :func:`fit` records them by default) or ``"full"`` (the whole training
+            set evaluated after every epoch).
 
     Raises:
         ValueError: for unknown member settings or members that cannot stack.
@@ -201,6 +205,12 @@ def fit_population(
     """
     started = time.perf_counter()
     check_backend(backend)
+    if train_metrics not in ("running", "full"):
+        raise ValueError(
+            f"train_metrics must be 'running' or 'full' for a population; got "
+            f"{train_metrics!r}."
+        )
+    full = train_metrics == "full"
     found = _members(members, seed)
     if not model.built:
         raise ValueError(
@@ -225,7 +235,7 @@ def fit_population(
         dev_put = engine.put(dev_data) if dev_data is not None else None
         # Without early stopping nothing is decided between epochs: the JAX engine
         # then runs several in one call.
-        at_once = engine.together(data, dev_put) if early_stopping is None else 1
+        at_once = engine.together(data, dev_put, full) if early_stopping is None else 1
         epoch = 0
         while epoch < epochs and not watch.all_stopped:
             count = at_once if epochs - epoch >= at_once else 1
@@ -241,7 +251,7 @@ def fit_population(
                 for e in range(epoch, epoch + count)
             ]
             population, outcomes = engine.epochs(
-                population, epoch, data, dev_put, plans
+                population, epoch, data, dev_put, plans, full
             )
             for costs, train, dev_found, rates in outcomes:
                 record = _Epoch(

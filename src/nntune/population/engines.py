@@ -15,9 +15,10 @@ import numpy as np
 from ..backend.accelerated import require_jax, to_host
 from ..model import Sequential
 from ..optim import GradientTransformation, current_learning_rate
-from ..training import make_train_step
 from ..training.compiled import EPOCHS_AT_ONCE, compiled, layout, metrics_at, small
 from ..training.evaluation import evaluate_arrays
+from ..training.runners import stacked_running
+from ..training.step import make_metered_step
 
 __all__ = ["Engine", "JaxEngine", "NumpyEngine", "Outcome", "make_engine"]
 
@@ -33,10 +34,16 @@ class Engine(Protocol):
 
     def host(self, tree: Any) -> Any: ...
 
-    def together(self, data: Any, dev: Any) -> int: ...
+    def together(self, data: Any, dev: Any, full: bool) -> int: ...
 
     def epochs(
-        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
+        self,
+        population: Any,
+        first: int,
+        data: Any,
+        dev: Any,
+        plans: list[Any],
+        full: bool,
     ) -> tuple[Any, list[Outcome]]: ...
 
 
@@ -45,7 +52,7 @@ class NumpyEngine:
 
     def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
         self.model = model
-        self.step = make_train_step(model, optimizer)
+        self.step = make_metered_step(model, optimizer)
 
     def put(self, tree: Any) -> Any:
         return tree
@@ -53,33 +60,51 @@ class NumpyEngine:
     def host(self, tree: Any) -> Any:
         return tree
 
-    def together(self, data: Any, dev: Any) -> int:
+    def together(self, data: Any, dev: Any, full: bool) -> int:
         return 1
 
     def epochs(
-        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
+        self,
+        population: Any,
+        first: int,
+        data: Any,
+        dev: Any,
+        plans: list[Any],
+        full: bool,
     ) -> tuple[Any, list[Outcome]]:
         outcomes = []
         for offset, batches in enumerate(plans):
             population, *outcome = self.epoch(
-                population, first + offset, data, dev, batches
+                population, first + offset, data, dev, batches, full
             )
             rates = current_learning_rate(population.opt_state)
             outcomes.append((*outcome, rates))
         return population, outcomes
 
     def epoch(
-        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
+        self,
+        population: Any,
+        epoch: int,
+        data: Any,
+        dev: Any,
+        batches: list[Any],
+        full: bool,
     ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
         x, targets = data
         count = population.step.shape[0]
         population = population._replace(epoch=np.full(count, epoch, dtype=np.int32))
-        costs = []
+        costs, losses, accuracies = [], [], []
         for batch in batches:
-            population, cost = self.step(population, x[batch], targets[batch])
+            population, cost, (loss, accuracy) = self.step(
+                population, x[batch], targets[batch]
+            )
             costs.append(np.asarray(cost))
+            losses.append(loss)
+            accuracies.append(accuracy)
         params, state = population.params, population.model_state
-        train = evaluate_arrays(self.model, params, state, x, targets)
+        train = stacked_running(losses, accuracies, batches, x.shape[0])
+        if full:
+            train = evaluate_arrays(self.model, params, state, x, targets)
         found = evaluate_arrays(self.model, params, state, *dev) if dev else None
         return population, np.stack(costs), train, found
 
@@ -101,15 +126,23 @@ class JaxEngine:
     def host(self, tree: Any) -> Any:
         return to_host(self.jax.device_get(tree))
 
-    def together(self, data: Any, dev: Any) -> int:
-        fits = small(data[0]) and (dev is None or small(dev[0]))
+    def together(self, data: Any, dev: Any, full: bool) -> int:
+        fits = (small(data[0]) or not full) and (dev is None or small(dev[0]))
         return EPOCHS_AT_ONCE if fits else 1
 
     def epochs(
-        self, population: Any, first: int, data: Any, dev: Any, plans: list[Any]
+        self,
+        population: Any,
+        first: int,
+        data: Any,
+        dev: Any,
+        plans: list[Any],
+        full: bool,
     ) -> tuple[Any, list[Outcome]]:
         if len(plans) == 1:
-            population, *outcome = self.epoch(population, first, data, dev, plans[0])
+            population, *outcome = self.epoch(
+                population, first, data, dev, plans[0], full
+            )
             rates = current_learning_rate(population.opt_state)
             return population, [(*outcome, rates)]
         layouts = [layout(batches) for batches in plans]
@@ -124,6 +157,7 @@ class JaxEngine:
             rest,
             dev,
             whole=layouts[0][0],
+            full=full,
         )
         costs, train, found, rates = self.jax.device_get(outputs)
         outcomes = [
@@ -138,7 +172,13 @@ class JaxEngine:
         return population, outcomes
 
     def epoch(
-        self, population: Any, epoch: int, data: Any, dev: Any, batches: list[Any]
+        self,
+        population: Any,
+        epoch: int,
+        data: Any,
+        dev: Any,
+        batches: list[Any],
+        full: bool,
     ) -> tuple[Any, Any, tuple[Any, Any], tuple[Any, Any] | None]:
         x, targets = data
         whole, index, rest = layout(batches)
@@ -152,11 +192,11 @@ class JaxEngine:
             rest,
             inline,
             whole=whole,
-            evaluate=small(x),
+            evaluate=full and small(x),
         )
         params, state = population.params, population.model_state
         rows = self.compiled.evaluate
-        if train is None:
+        if full and not small(x):
             train = evaluate_arrays(self.model, params, state, x, targets, rows=rows)
         if dev is not None and found is None:
             found = evaluate_arrays(self.model, params, state, *dev, rows=rows)

@@ -25,10 +25,15 @@ from ..backend.accelerated import require_jax, to_host
 from ..model import Sequential
 from ..optim import GradientTransformation
 from ..optim.learning_rate import first_learning_rate_state
-from .evaluation import EVALUATION_ROWS, evaluate_arrays, evaluate_rows
-from .runners import Augment, Epoch, Plan, _pair
+from .evaluation import (
+    EVALUATION_ROWS,
+    evaluate_arrays,
+    evaluate_rows,
+    running_metrics,
+)
+from .runners import Augment, Epoch, Plan, _pair, stacked_running
 from .state import TrainState
-from .step import make_train_step
+from .step import make_metered_step
 
 __all__ = ["EPOCHS_AT_ONCE", "JaxRunner", "compiled", "layout", "metrics_at", "small"]
 
@@ -48,17 +53,17 @@ class _Compiled:
         self, jax: Any, model: Sequential, optimizer: GradientTransformation
     ) -> None:
         jnp = jax.numpy
-        step = make_train_step(model, optimizer)
+        step = make_metered_step(model, optimizer)
 
         def guarded(state: TrainState, ok: Any, x: Any, targets: Any) -> Any:
-            new, cost = step(state, x, targets)
+            new, cost, metrics = step(state, x, targets)
             ok = ok & jnp.isfinite(cost)
             kept = jax.tree_util.tree_map(
                 lambda after, before: jnp.where(per_member(ok, after), after, before),
                 new,
                 state,
             )
-            return kept, ok, cost
+            return kept, ok, cost, metrics
 
         def rows(_model: Sequential, params: Any, state: Any, x: Any, t: Any) -> Any:
             return evaluate_rows(model, params, state, x, t)
@@ -69,8 +74,8 @@ class _Compiled:
         def body(data: Any) -> Any:
             def scanned(carry: Any, rows: Any) -> Any:
                 state, ok = carry
-                state, ok, cost = guarded(state, ok, data[0][rows], data[1][rows])
-                return (state, ok), cost
+                state, ok, *found = guarded(state, ok, data[0][rows], data[1][rows])
+                return (state, ok), found
 
             return scanned
 
@@ -88,20 +93,31 @@ class _Compiled:
         ) -> Any:
             x, targets = data
             state = state._replace(epoch=counter(epoch, ok))
-            costs = []
+            # Each step's cost, loss and accuracy, with a leading axis of steps.
+            steps: list[Any] = []
+            sizes = []
             if whole:
-                state, ok, cost = guarded(state, ok, x, targets)
-                costs.append(cost[None])
+                state, ok, *found = guarded(state, ok, x, targets)
+                steps.append(jax.tree_util.tree_map(lambda v: v[None], found))
+                sizes.append(np.full(1, x.shape[0]))
             if index is not None:
                 (state, ok), scanned = jax.lax.scan(body(data), (state, ok), index)
-                costs.append(scanned)
+                steps.append(scanned)
+                sizes.append(np.full(index.shape[0], index.shape[1]))
             if rest is not None:
-                state, ok, cost = guarded(state, ok, x[rest], targets[rest])
-                costs.append(cost[None])
+                state, ok, *found = guarded(state, ok, x[rest], targets[rest])
+                steps.append(jax.tree_util.tree_map(lambda v: v[None], found))
+                sizes.append(np.full(1, rest.shape[0]))
+            costs, (losses, accuracies) = jax.tree_util.tree_map(
+                lambda *parts: jnp.concatenate(parts), *steps
+            )
             params, model_state = state.params, state.model_state
-            train = rows(model, params, model_state, x, targets) if evaluate else None
+            if evaluate:
+                train = rows(model, params, model_state, x, targets)
+            else:
+                train = running_metrics(losses, accuracies, np.concatenate(sizes))
             found = rows(model, params, model_state, *dev) if dev is not None else None
-            return state, ok, jnp.concatenate(costs), train, found
+            return state, ok, costs, train, found
 
         self.run = _Shared(jax, jax.jit(run, static_argnames=("whole", "evaluate")))
 
@@ -115,12 +131,13 @@ class _Compiled:
             dev: Any,
             *,
             whole: bool,
+            full: bool,
         ) -> Any:
             def one(carry: Any, planned: Any) -> Any:
                 epoch, rows, last = planned
                 (state, ok), epoch_rows = carry, (rows, last, dev)
                 state, ok, costs, train, found = run(
-                    state, epoch, ok, data, *epoch_rows, whole=whole, evaluate=True
+                    state, epoch, ok, data, *epoch_rows, whole=whole, evaluate=full
                 )
                 rate = _rate(state.opt_state)
                 return (state, ok), (costs, train, found, rate)
@@ -129,7 +146,9 @@ class _Compiled:
             (state, ok), outputs = jax.lax.scan(one, (state, ok), (epochs, index, rest))
             return (state, ok, *outputs)
 
-        self.run_epochs = _Shared(jax, jax.jit(run_epochs, static_argnames=("whole",)))
+        self.run_epochs = _Shared(
+            jax, jax.jit(run_epochs, static_argnames=("whole", "full"))
+        )
 
         def step_at(
             state: TrainState, epoch: Any, ok: Any, x: Any, targets: Any
@@ -275,6 +294,7 @@ class JaxRunner:
         dev: tuple[Any, Any] | None,
         plan: Plan,
         augment: Augment | None,
+        full: bool,
     ) -> Epoch:
         jnp = self.jax.numpy
         compiled = self.compiled
@@ -288,16 +308,24 @@ class JaxRunner:
         x, targets = data
         train = found = None
         if augment is not None:  # the augmentation runs on the host, batch by batch
-            costs = []
+            costs, losses, accuracies = [], [], []
             host_x = self._host.get(id(x), x)
             for batch in batches:
                 rows = _rows(batch)
                 inputs = augment(np.asarray(host_x[rows]), rng)
-                current, ok, cost = compiled.step(
+                current, ok, cost, (loss, accuracy) = compiled.step(
                     current, epoch, ok, inputs, targets[rows]
                 )
                 costs.append(cost[None])
+                losses.append(loss)
+                accuracies.append(accuracy)
             values: Any = jnp.concatenate(costs)
+            train = stacked_running(
+                self.jax.device_get(losses),
+                self.jax.device_get(accuracies),
+                batches,
+                x.shape[0],
+            )
         else:
             # One call: the whole set or the equal mini-batches scanned, the last
             # one, then the evaluations of sets small enough to be done in one go.
@@ -312,13 +340,13 @@ class JaxRunner:
                 rest,
                 inline,
                 whole=whole,
-                evaluate=small(x),
+                evaluate=full and small(x),
             )
         costs_found = [float(value) for value in np.asarray(values).tolist()]
         if not all(np.isfinite(costs_found)):
             return Epoch(current, costs_found, None, None)
         params, model_state = current.params, current.model_state
-        if train is None:
+        if full and (augment is not None or not small(x)):
             train = evaluate_arrays(
                 self.model, params, model_state, *data, rows=compiled.evaluate
             )
@@ -329,9 +357,11 @@ class JaxRunner:
         dev_metrics = None if found is None else _pair(found)
         return Epoch(current, costs_found, _pair(train), dev_metrics)
 
-    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+    def together(
+        self, data: tuple[Any, Any], dev: Any, augment: Any, full: bool
+    ) -> int:
         """How many epochs :meth:`epochs` runs in one call (1: one at a time)."""
-        if augment is not None or not small(data[0]):
+        if augment is not None or (full and not small(data[0])):
             return 1
         return EPOCHS_AT_ONCE if dev is None or small(dev[0]) else 1
 
@@ -342,6 +372,7 @@ class JaxRunner:
         plans: list[Plan],
         data: tuple[Any, Any],
         dev: tuple[Any, Any] | None,
+        full: bool,
     ) -> list[Epoch]:
         """Run the epochs of ``plans`` (from epoch ``first``) in one compiled call.
 
@@ -363,6 +394,7 @@ class JaxRunner:
             rest,
             dev,
             whole=whole,
+            full=full,
         )
         costs, train, found, rates = self.jax.device_get(outputs)
         results = []

@@ -12,7 +12,13 @@ from typing import Any
 from ..backend import Params, State, namespace
 from ..model import Sequential
 
-__all__ = ["EVALUATION_ROWS", "evaluate", "evaluate_arrays"]
+__all__ = [
+    "EVALUATION_ROWS",
+    "accuracy",
+    "evaluate",
+    "evaluate_arrays",
+    "running_metrics",
+]
 
 
 def evaluate(
@@ -69,12 +75,39 @@ def evaluate_rows(
 ) -> tuple[Any, Any]:
     logits = model.infer(params, state, x)
     cost = model.loss.value_and_grad(logits, targets)[0]
+    return cost, accuracy(model, logits, targets)
+
+
+def accuracy(model: Sequential, logits: Any, targets: Any) -> Any:
+    """The fraction of rows whose predicted class is the target's (None: regression).
+
+    One value per member of a stack (in float64).
+    """
     if model.loss.task == "regression":
-        return cost, None
+        return None
     xp = namespace(logits)
     predicted = model.loss.predict(logits)
     if model.loss.task == "binary":
         labels = xp.astype(targets[..., 0] > 0.5, predicted.dtype)
     else:
         labels = xp.argmax(targets, axis=-1)
-    return cost, xp.mean(xp.astype(predicted == labels, xp.float64), axis=-1)
+    return xp.mean(xp.astype(predicted == labels, xp.float64), axis=-1)
+
+
+def running_metrics(losses: Any, accuracies: Any, sizes: Any) -> tuple[Any, Any]:
+    """An epoch's running metrics: its mini-batches' losses and accuracies averaged.
+
+    Each mini-batch counts by its rows (``sizes``, one per step), so the mean is
+    that of the examples, as the course's labs and Keras report it. ``losses`` and
+    ``accuracies`` (None for regression) have one row per step and, for a stack,
+    one column per member. The result is in float64.
+    """
+    xp = namespace(losses)
+    weights = xp.asarray(sizes, dtype=xp.float64)
+    weights = weights / xp.sum(weights)
+    weights = xp.reshape(weights, (-1,) + (1,) * (losses.ndim - 1))
+
+    def mean(values: Any) -> Any:
+        return xp.sum(xp.astype(values, xp.float64) * weights, axis=0)
+
+    return mean(losses), None if accuracies is None else mean(accuracies)

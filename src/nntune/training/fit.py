@@ -92,6 +92,16 @@ class Trainer:
     interrupted: bool = False
     time_offset: float = 0.0
     augment: Callable[[Any, np.random.Generator], Any] | None = None
+    train_metrics: str | int = "running"
+
+    def full_evaluation(self, epoch: int) -> bool:
+        """Whether ``epoch`` (0-based) evaluates the whole training set."""
+        every = self.train_metrics
+        if every == "full":
+            return True
+        if isinstance(every, int):
+            return (epoch + 1) % every == 0 or epoch + 1 == self.epochs
+        return False
 
     @property
     def params(self) -> Params:
@@ -189,6 +199,7 @@ def fit(
     train_state: TrainState | None = None,
     hyperparams: Mapping[str, Any] | None = None,
     backend: str = "numpy",
+    train_metrics: str | int = "running",
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch optimization; return its history.
 
@@ -196,8 +207,14 @@ def fit(
     (so a resumed run draws exactly what an uninterrupted one would), cuts it into
     mini-batches of ``batch_size`` (``>= m`` is batch gradient descent, 1 is
     stochastic), takes one pure train step (:func:`~nntune.make_train_step`) per
-    mini-batch, then evaluates the cost and accuracy on the training and dev sets in
-    inference mode (dropout off, batch-norm running statistics). A NaN or infinite
+    mini-batch, then evaluates the cost and accuracy on the dev set in inference
+    mode (dropout off, batch-norm running statistics). The training set's cost and
+    accuracy of an epoch are, by default, its running metrics: the mean of the
+    mini-batches' losses and accuracies, read from the steps' own forward passes
+    (training mode, the weights of the moment, no penalty), as the course's labs
+    and Keras report them, at no extra cost. ``train_metrics="full"`` evaluates the
+    whole training set after every epoch instead, in inference mode, as the dev
+    set is (in chunks, through a forward pass that keeps no caches). A NaN or infinite
     cost stops training with :class:`TrainingDivergedError`, keeping the weights of
     the last finite step.
 
@@ -224,6 +241,9 @@ def fit(
             with JAX and run on its default device (a GPU when it has one), the
             same steps on the same mini-batches (:mod:`nntune.training.compiled`).
             Needs ``pip install "nntune[jax]"``.
+        train_metrics: ``"running"`` (the default, see above), ``"full"``, or an
+            integer k: the full evaluation every k epochs and after the last one,
+            the running metrics in the other epochs.
 
     Returns:
         The history; ``history.train_state`` is the final :class:`TrainState`.
@@ -257,6 +277,7 @@ def fit(
             f"progress must be 'auto', 'rich', 'plain' or 'silent'; got {progress!r}."
         )
     check_backend(backend)
+    _check_train_metrics(train_metrics)
     x, targets = model.prepare(X, y)
     dev_data = model.prepare(*dev) if dev is not None else None
     optimizer = optimizer or adam(0.001)
@@ -278,6 +299,7 @@ def fit(
         callbacks=chosen,
         epoch=int(train_state.epoch),
         augment=augment,
+        train_metrics=train_metrics,
     )
     runner = make_runner(backend, model, optimizer)  # before any callback starts
     for callback in chosen:
@@ -327,13 +349,20 @@ def _run(
     started = time.perf_counter() - trainer.time_offset
     # Epochs run several at once where no callback looks at the state in between.
     passive = all(not callback.reads_state for callback in trainer.callbacks)
-    together = runner.together(data, dev_data, trainer.augment) if passive else 1
+    every = trainer.train_metrics
+    full = every == "full"
+    if passive and not isinstance(every, int):
+        together = runner.together(data, dev_data, trainer.augment, full)
+    else:
+        together = 1
     m = x.shape[0]
     while trainer.epoch < trainer.epochs and not trainer.stop_training:
         epoch = trainer.epoch
         if together > 1 and trainer.epochs - epoch >= together:
             plans = [_plan(trainer, m, e) for e in range(epoch, epoch + together)]
-            results = runner.epochs(trainer.live_state, epoch, plans, data, dev_data)
+            results = runner.epochs(
+                trainer.live_state, epoch, plans, data, dev_data, full
+            )
         else:
             for callback in trainer.callbacks:
                 callback.on_epoch_begin(trainer, epoch)
@@ -344,6 +373,7 @@ def _run(
                     dev_data,
                     _plan(trainer, m, epoch),
                     trainer.augment,
+                    trainer.full_evaluation(epoch),
                 )
             ]
         for offset, result in enumerate(results):
@@ -390,6 +420,18 @@ def _record(
     trainer.keep(runner.with_epoch(trainer.live_state, trainer.epoch), runner.host)
     for callback in trainer.callbacks:
         callback.on_epoch_end(trainer, epoch, logs)
+
+
+def _check_train_metrics(value: Any) -> None:
+    if value in ("running", "full"):
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return
+    raise ValueError(
+        f"train_metrics must be 'running' (the mean of the mini-batches' metrics), "
+        f"'full' (evaluate the whole training set every epoch) or an integer k >= 1 "
+        f"(evaluate it every k epochs); got {value!r}."
+    )
 
 
 def _diverged(trainer: Trainer, value: float, epoch: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Params
-from ..model import Sequential
+from ..model import Sequential, TrainPass
 from .state import TrainState
 
 __all__ = ["PACKED", "Packing"]
@@ -120,17 +120,18 @@ class Packing:
 class PackedModel:
     """``model`` seen through a :class:`Packing`: packed parameters and gradients.
 
-    It has what :func:`~nntune.make_train_step` uses of a model (its layers and
-    ``value_and_grad``), so the pure step trains packed states unchanged.
+    It has what :func:`~nntune.make_train_step` uses of a model (its layers, loss
+    and ``train_pass``), so the pure step trains packed states unchanged.
     """
 
     def __init__(self, model: Sequential, packing: Packing) -> None:
-        self.model, self.packing, self.layers = model, packing, model.layers
+        self.model, self.packing = model, packing
+        self.layers, self.loss = model.layers, model.loss
 
-    def value_and_grad(
+    def train_pass(
         self, params: Params, state: Any, x: Any, targets: Any, **options: Any
-    ) -> tuple[Any, Params, Any]:
-        cost, grads, new_state = self.model.value_and_grad(
+    ) -> TrainPass:
+        found = self.model.train_pass(
             self.packing.unpack(params), state, x, targets, **options
         )
-        return cost, self.packing.pack(grads), new_state
+        return found._replace(grads=self.packing.pack(found.grads))

@@ -24,10 +24,10 @@ import numpy as np
 from ..model import Sequential
 from ..optim import GradientTransformation
 from ..optim.transforms import PACKABLE
-from .evaluation import evaluate_arrays
+from .evaluation import evaluate_arrays, running_metrics
 from .packed import PackedModel, Packing
 from .state import TrainState
-from .step import make_train_step
+from .step import make_metered_step
 
 __all__ = ["Epoch", "NumpyRunner", "Runner", "make_runner"]
 
@@ -44,8 +44,10 @@ class Epoch(NamedTuple):
     Attributes:
         state: the state after the epoch's last step with a finite cost.
         costs: every step's cost (a non-finite one ends the useful part).
-        train: the training set's inference-mode cost and accuracy (None when a
-            cost was not finite).
+        train: the training set's cost and accuracy (None when a cost was not
+            finite): the running metrics (the mean over the epoch's mini-batches,
+            in training mode) or, in an epoch asked to, the inference-mode
+            evaluation of the whole set after the epoch.
         dev: the dev set's, when there is one (None when a cost was not finite).
         learning_rate: the epoch's last rate, when the runner knows it (an epoch
             run with others at once; else it is read from ``state``).
@@ -71,17 +73,21 @@ class Runner(Protocol):
         dev: tuple[Any, Any] | None,
         plan: Plan,
         augment: Augment | None,
+        full: bool,
     ) -> Epoch:
-        """Run one step per batch of ``plan``, then evaluate both sets.
+        """Run one step per batch of ``plan``, then evaluate the dev set.
 
         ``data`` and ``dev`` are what :meth:`data` returned; the state is given and
-        returned where the runner keeps it (see :meth:`host`).
+        returned where the runner keeps it (see :meth:`host`). The training set's
+        metrics are the running ones, or its evaluation when ``full``.
         """
 
     def host(self, state: Any) -> TrainState:
         """``state`` as NumPy arrays (as :meth:`epoch` returned it, moved)."""
 
-    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+    def together(
+        self, data: tuple[Any, Any], dev: Any, augment: Any, full: bool
+    ) -> int:
         """How many epochs :meth:`epochs` may run in one call (1: never)."""
 
     def epochs(
@@ -91,6 +97,7 @@ class Runner(Protocol):
         plans: list[Plan],
         data: tuple[Any, Any],
         dev: tuple[Any, Any] | None,
+        full: bool,
     ) -> list[Epoch]:
         """Run several epochs at once (see :meth:`together`)."""
 
@@ -111,7 +118,7 @@ class NumpyRunner:
 
     def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
         self.model, self.optimizer = model, optimizer
-        self.step = make_train_step(model, optimizer)
+        self.step = make_metered_step(model, optimizer)
         self._packed: tuple[Packing, Any] | None = None
 
     def data(self, x: Any, targets: Any) -> tuple[Any, Any]:
@@ -124,8 +131,9 @@ class NumpyRunner:
         dev: tuple[Any, Any] | None,
         plan: Plan,
         augment: Augment | None,
+        full: bool,
     ) -> Epoch:
-        final, costs = self._steps(state, data, plan, augment, None)
+        final, costs, running = self._steps(state, data, plan, augment, None)
         values = [float(cost) for cost in costs]  # the epoch's one synchronisation
         bad = next((i for i, v in enumerate(values) if not np.isfinite(v)), None)
         if bad is not None:
@@ -133,7 +141,9 @@ class NumpyRunner:
             final = self._steps(state, data, plan, augment, bad)[0]
             return Epoch(final, values, None, None)
         params, model_state = final.params, final.model_state
-        train = _pair(evaluate_arrays(self.model, params, model_state, *data))
+        if full:
+            running = evaluate_arrays(self.model, params, model_state, *data)
+        train = _pair(running)
         found = None
         if dev is not None:
             found = _pair(evaluate_arrays(self.model, params, model_state, *dev))
@@ -142,7 +152,9 @@ class NumpyRunner:
     def host(self, state: Any) -> TrainState:
         return state  # type: ignore[no-any-return]
 
-    def together(self, data: tuple[Any, Any], dev: Any, augment: Any) -> int:
+    def together(
+        self, data: tuple[Any, Any], dev: Any, augment: Any, full: bool
+    ) -> int:
         return 1
 
     def epochs(
@@ -152,10 +164,12 @@ class NumpyRunner:
         plans: list[Plan],
         data: tuple[Any, Any],
         dev: tuple[Any, Any] | None,
+        full: bool,
     ) -> list[Epoch]:
         results = []
         for offset, plan in enumerate(plans):
-            result = self.epoch(state.with_epoch(first + offset), data, dev, plan, None)
+            current = state.with_epoch(first + offset)
+            result = self.epoch(current, data, dev, plan, None, full)
             results.append(result)
             if result.train is None:  # a cost that was not finite
                 break
@@ -175,22 +189,26 @@ class NumpyRunner:
         plan: Plan,
         augment: Augment | None,
         limit: int | None,
-    ) -> tuple[TrainState, list[Any]]:
+    ) -> tuple[TrainState, list[Any], tuple[Any, Any]]:
         x, targets = data
         rng, batches = plan()
         step, packing = self.step, self._packing(state)
         if packing is not None:
             state, step = packing[0].pack_state(state), packing[1]
         costs: list[Any] = []
+        losses, accuracies = [], []
         for batch in batches[:limit]:
             inputs = x[batch]
             if augment is not None:
                 inputs = augment(inputs, rng)
-            state, cost = step(state, inputs, targets[batch])
+            state, cost, (loss, accuracy) = step(state, inputs, targets[batch])
             costs.append(cost)
+            losses.append(loss)
+            accuracies.append(accuracy)
         if packing is not None:
             state = packing[0].unpack_state(state)
-        return state, costs
+        running = stacked_running(losses, accuracies, batches[:limit], x.shape[0])
+        return state, costs, running
 
     def _packing(self, state: TrainState) -> tuple[Packing, Any] | None:
         """The packing of this model and its step, when ``state`` can be packed.
@@ -204,8 +222,22 @@ class NumpyRunner:
         if self._packed is None:
             packing = Packing(state.params)
             model: Any = PackedModel(self.model, packing)
-            self._packed = (packing, make_train_step(model, self.optimizer))
+            self._packed = (packing, make_metered_step(model, self.optimizer))
         return self._packed
+
+
+def stacked_running(
+    losses: list[Any], accuracies: list[Any], batches: list[Any], m: int
+) -> tuple[Any, Any]:
+    """:func:`running_metrics` of the steps' values, given the batches' rows."""
+    if not losses:
+        return np.nan, None
+    sizes = [
+        len(range(m)[batch]) if isinstance(batch, slice) else len(batch)
+        for batch in batches
+    ]
+    found = None if accuracies[0] is None else np.stack(accuracies)
+    return running_metrics(np.stack(losses), found, sizes)
 
 
 def _pair(result: tuple[Any, Any]) -> Metrics:

@@ -15,9 +15,10 @@ from ..backend import namespace
 from ..backend.random import fold_in
 from ..model import Sequential
 from ..optim import GradientTransformation, apply_updates, set_epoch
+from .evaluation import accuracy
 from .state import TrainState
 
-__all__ = ["TrainStep", "make_train_step"]
+__all__ = ["TrainStep", "make_metered_step", "make_train_step"]
 
 TrainStep = Callable[[TrainState, Any, Any], tuple[TrainState, Any]]
 
@@ -51,13 +52,38 @@ def make_train_step(model: Sequential, optimizer: GradientTransformation) -> Tra
         >>> int(state.step), float(cost) > 0
         (3, True)
     """
+    step = _step(model, optimizer, metered=False)
+
+    def train_step(
+        train_state: TrainState, x: Any, targets: Any
+    ) -> tuple[TrainState, Any]:
+        new_state, cost, _ = step(train_state, x, targets)
+        return new_state, cost
+
+    return train_step
+
+
+def make_metered_step(model: Sequential, optimizer: GradientTransformation) -> Any:
+    """The train step that also returns the mini-batch's loss and accuracy.
+
+    ``step(train_state, x, targets) -> (new_train_state, cost, (loss, accuracy))``:
+    the training-mode loss without the penalty and the fraction of rows classified
+    right (None for regression), read from the step's own forward pass; a loop
+    averages them over an epoch's mini-batches (its running metrics).
+    """
+    return _step(model, optimizer, metered=True)
+
+
+def _step(
+    model: Sequential, optimizer: GradientTransformation, *, metered: bool
+) -> Any:
     stochastic = any(layer.stochastic for layer in model.layers)
 
-    def step(train_state: TrainState, x: Any, targets: Any) -> tuple[TrainState, Any]:
+    def step(train_state: TrainState, x: Any, targets: Any) -> Any:
         # Only a model that draws (dropout) needs the step's key.
         key = fold_in(train_state.key, train_state.step) if stochastic else None
         opt_state = set_epoch(train_state.opt_state, train_state.epoch)
-        cost, grads, model_state = model.value_and_grad(
+        found = model.train_pass(
             train_state.params,
             train_state.model_state,
             x,
@@ -65,13 +91,18 @@ def make_train_step(model: Sequential, optimizer: GradientTransformation) -> Tra
             key=key,
             hyperparams=train_state.hyperparams,
         )
-        updates, opt_state = optimizer.update(grads, opt_state, train_state.params)
+        updates, opt_state = optimizer.update(
+            found.grads, opt_state, train_state.params
+        )
         new_state = train_state._replace(
             params=apply_updates(train_state.params, updates),
-            model_state=model_state,
+            model_state=found.state,
             opt_state=opt_state,
             step=namespace(train_state.step).asarray(train_state.step + 1),
         )
-        return new_state, cost
+        if not metered:
+            return new_state, found.cost, None
+        metrics = (found.loss, accuracy(model, found.logits, targets))
+        return new_state, found.cost, metrics
 
     return step
