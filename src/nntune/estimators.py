@@ -29,6 +29,8 @@ Choices, against ``MLPClassifier``:
   fitted on the first call's data.
 - ``random_state=None`` draws the seed from NumPy's global generator at each fit
   (scikit-learn's meaning); an int is nntune's ``seed`` itself.
+- ``save(path)`` and ``load(path)`` keep a fitted estimator as safetensors + JSON
+  (:mod:`nntune.estimator_files`); ``joblib`` keeps it whole too.
 - Tags: only the regressor's ``multi_output``. Training is seeded (not
   ``non_deterministic``) and reaches the checks' score thresholds (no
   ``poor_score``).
@@ -52,6 +54,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .activations import sigmoid, softmax
 from .data.datasets import Dataset
 from .data.split import Split, train_dev_test_split
+from .estimator_files import SaveLoad
 from .experiment.config import TrainConfig
 from .experiment.settings import BY_NAME, estimator_settings
 from .experiment.trial import (
@@ -104,7 +107,7 @@ def _int(value: Any) -> Any:
     return int(value)
 
 
-class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
+class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
     """Shared fitting machinery; the subclasses say how targets are encoded."""
 
     _task_stratified: ClassVar[bool] = False
@@ -209,6 +212,12 @@ class _NNEstimator(BaseEstimator, abc.ABC):  # type: ignore[misc]
             config.check_applicable()
             model = build_model(config, self._dataset(X, targets, task), X)
             keeper, state, self.dev_scores_ = _Continue(), None, None
+        elif self._train_state is None:
+            raise ValueError(
+                "this estimator was loaded from a file, which keeps no optimizer "
+                "state, so partial_fit cannot continue its training; call fit, or "
+                "keep an estimator to train further with joblib.dump."
+            )
         else:
             config = self._config(self._seed)
             model, keeper = self.model_, _Continue(self.history_)

@@ -29,19 +29,39 @@ def load_run_model(run_dir: str | Path) -> Sequential:
     return load_model(folder / "model")
 
 
-def class_names(model: Sequential) -> list[str]:
-    """The class names the model was trained with ("0".."K-1" when unknown)."""
+def class_labels(model: Sequential) -> list[Any] | None:
+    """The labels of a classifier's output columns, None for a regression model.
+
+    They are the model's ``class_names`` metadata as saved (strings for a run, the
+    estimator's own labels, ints or strings, for a saved estimator), else the
+    integers ``0..K-1``.
+
+    Raises:
+        ValueError: when the metadata list the wrong number of classes, or labels
+            that are not strings or numbers.
+    """
+    if model.loss.task == "regression":
+        return None
     count = 2 if model.loss.task == "binary" else int(model.n_outputs or 0)
     names = model.metadata.get("class_names")
     if not names:
-        return [str(index) for index in range(count)]
-    if not isinstance(names, list) or len(names) != count:
+        return list(range(count))
+    if (
+        not isinstance(names, list)
+        or len(names) != count
+        or not all(isinstance(name, str | int | float) for name in names)
+    ):
         raise ValueError(
             f"the model's metadata lists class names {names!r}, but its output has "
             f"{count} classes: its model.json was altered or belongs to another "
             "model. Restore the run's model files."
         )
-    return [str(name) for name in names]
+    return list(names)
+
+
+def class_names(model: Sequential) -> list[str]:
+    """The class names the model was trained with ("0".."K-1" when unknown)."""
+    return [str(label) for label in class_labels(model) or []]
 
 
 def _model_labels(model: Sequential, data: Dataset) -> Any:
