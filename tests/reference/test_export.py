@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import io
+import json
 import sys
 
 import numpy as np
@@ -117,9 +118,9 @@ def run_torch(module, x):
         return module(torch.from_numpy(np.asarray(x))).numpy()
 
 
-def run_onnx(path, x):
+def run_onnx(path, x, output="probabilities"):
     session = onnxruntime.InferenceSession(str(path))
-    return session.run(["output"], {"input": np.asarray(x)})[0]
+    return session.run([output], {"input": np.asarray(x)})[0]
 
 
 def assert_close(actual, expected):
@@ -131,9 +132,7 @@ def assert_close(actual, expected):
 
 
 def labels(probabilities):
-    """Predicted labels from probabilities, (n, 1) binary P(class 1) included."""
-    if probabilities.shape[1] == 1:
-        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
+    """Predicted labels from probabilities, one column per class."""
     return probabilities.argmax(axis=1)
 
 
@@ -150,16 +149,13 @@ def test_reference_models_are_trained():
 @pytest.mark.parametrize("case", CASES)
 def test_torch_export_matches_nntune(case, dtype):
     model, x = trained(case, dtype)
-    logits = run_torch(to_torch(model), x)
+    logits = run_torch(to_torch(model, output="logits"), x)
     assert_close(logits, model.logits(x))
-    outputs = run_torch(to_torch(model, output="probabilities"), x)
+    outputs = run_torch(to_torch(model), x)  # probabilities, as ONNX's default
     if case == "regression":
         assert_close(outputs, model.predict(x))
         return
-    expected = model.predict_proba(x)
-    if case == "binary":  # torch gives P(class 1) only
-        expected = expected[:, 1:]
-    assert_close(outputs, expected)
+    assert_close(outputs, model.predict_proba(x))  # binary too: two columns
     np.testing.assert_array_equal(labels(outputs), model.predict(x))
 
 
@@ -167,7 +163,7 @@ def test_torch_export_names_modules_after_layers_and_copies_weights():
     model, _ = trained("binary", "float64")
     before = copy.deepcopy(model.params)
     module = to_torch(model)
-    assert list(dict(module.named_children())) == list(model.names)
+    assert list(dict(module.named_children())) == [*model.names, "probabilities"]
     linear = module.dense_1
     assert linear.bias is None  # a Dense feeding a BatchNorm has no bias
     np.testing.assert_array_equal(
@@ -211,7 +207,7 @@ def test_torch_train_forward_updates_batch_norm_like_nntune(momentum):
     state = copy.deepcopy(model.state)
     logits, _, new_state = model.apply(model.params, model.state, batch, training=True)
 
-    module = to_torch(model).train()
+    module = to_torch(model, output="logits").train()
     with torch.no_grad():
         torch_logits = module(torch.from_numpy(batch)).numpy()
     np.testing.assert_allclose(torch_logits, logits, rtol=0, atol=1e-10)
@@ -259,12 +255,17 @@ def test_torch_standardize_module_keeps_buffers_and_can_be_saved_whole():
 @pytest.mark.parametrize("case", CASES)
 def test_onnx_export_matches_nntune(case, dtype, tmp_path):
     model, x = trained(case, dtype)
-    logits = run_onnx(to_onnx(model, tmp_path / "logits.onnx", output="logits"), x)
-    assert_close(logits, model.logits(x))
-    outputs = run_onnx(to_onnx(model, tmp_path / "model.onnx"), x)
+    path = to_onnx(model, tmp_path / "logits.onnx", output="logits")
+    assert_close(
+        run_onnx(path, x, "values" if case == "regression" else "logits"),
+        model.logits(x),
+    )
+    path = to_onnx(model, tmp_path / "model.onnx")
     if case == "regression":
-        assert_close(outputs, model.predict(x))
+        assert_close(run_onnx(path, x, "values"), model.predict(x))
         return
+    outputs = run_onnx(path, x)
+    np.testing.assert_array_equal(run_onnx(path, x, "label"), model.predict(x))
     assert_close(outputs, model.predict_proba(x))  # binary too: two columns
     np.testing.assert_array_equal(labels(outputs), model.predict(x))
 
@@ -281,8 +282,9 @@ def test_onnx_model_passes_the_checker_and_describes_itself(tmp_path):
     properties = {p.key: p.value for p in proto.metadata_props}
     assert properties["nntune.loss"] == "binary_cross_entropy"
     assert properties["nntune.output"] == "probabilities"
-    (source,), (sink,) = proto.graph.input, proto.graph.output
-    assert (source.name, sink.name) == ("input", "output")
+    assert json.loads(properties["nntune.classes"]) == [0, 1]
+    (source,), (label, sink) = proto.graph.input, proto.graph.output
+    assert (source.name, label.name, sink.name) == ("input", "label", "probabilities")
     assert [d.dim_param or d.dim_value for d in source.type.tensor_type.shape.dim] == [
         "batch",
         30,
@@ -291,6 +293,7 @@ def test_onnx_model_passes_the_checker_and_describes_itself(tmp_path):
         "batch",
         2,
     ]
+    assert label.type.tensor_type.elem_type == onnx.TensorProto.INT64
     operators = {node.op_type for node in proto.graph.node}
     assert "Dropout" not in operators
     assert {
@@ -302,6 +305,11 @@ def test_onnx_model_passes_the_checker_and_describes_itself(tmp_path):
         "Relu",
         "Sigmoid",
         "Concat",
+        "Identity",
+        "Greater",
+        "Cast",
+        "Reshape",
+        "Gather",
     } == operators
     initializers = {tensor.name for tensor in proto.graph.initializer}
     assert {"standardize_0.mean", "dense_1.W", "batch_norm_2.inv_std"} <= initializers
@@ -318,7 +326,7 @@ def test_onnx_opset_can_be_chosen_and_is_validated(tmp_path):
     model, x = trained("regression", "float64")
     path = to_onnx(model, tmp_path / "model.onnx", opset=13)
     assert onnx.load(str(path)).opset_import[0].version == 13
-    assert_close(run_onnx(path, x), model.predict(x))
+    assert_close(run_onnx(path, x, "values"), model.predict(x))
     for opset in (12, 10_000, "17", True):
         with pytest.raises(ValueError, match="opset must be"):
             to_onnx(model, tmp_path / "other.onnx", opset=opset)
@@ -331,7 +339,7 @@ def test_onnx_file_is_written_atomically(tmp_path, monkeypatch):
     to_onnx(model, path)
     to_onnx(model, path, output="logits")  # replaces the file
     assert [p.name for p in path.parent.iterdir()] == ["model.onnx"]
-    assert_close(run_onnx(path, x), model.logits(x))
+    assert_close(run_onnx(path, x, "logits"), model.logits(x))
 
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -340,7 +348,7 @@ def test_onnx_file_is_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         to_onnx(model, path)
     assert [p.name for p in path.parent.iterdir()] == ["model.onnx"]
-    assert_close(run_onnx(path, x), model.logits(x))  # the previous file, intact
+    assert_close(run_onnx(path, x, "logits"), model.logits(x))  # the previous file
 
 
 # ------------------------------------------------------------------------- errors
@@ -406,8 +414,8 @@ def test_unknown_loss_exports_logits_but_not_probabilities(tmp_path):
 
     model = Sequential([Dense(1)], Focal()).init(2, dtype="float64")
     x = np.ones((3, 2))
-    assert_close(run_torch(to_torch(model), x), model.logits(x))
+    assert_close(run_torch(to_torch(model, output="logits"), x), model.logits(x))
     with pytest.raises(ValueError, match="no known link"):
-        to_torch(model, output="probabilities")
+        to_torch(model)
     with pytest.raises(ValueError, match="no known link"):
         to_onnx(model, tmp_path / "model.onnx")
