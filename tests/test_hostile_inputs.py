@@ -224,6 +224,7 @@ def commands(root: Path):
     for run in sorted((root / "runs").iterdir()):
         yield ["diagnose", str(run)]
         yield ["report", str(run)]
+        yield ["export", str(run), "--out", str(root / "m.onnx")]
         yield [
             "predict",
             str(run),

@@ -1,4 +1,4 @@
-"""End-to-end tests of ``nntune evaluate`` and ``nntune predict`` on a real run."""
+"""End-to-end tests of ``nntune evaluate``, ``predict`` and ``export`` on a real run."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import nntune
+from helpers import require
+from nntune.cli import main
 from nntune.data.features import load_features
 
 NNTUNE = str(Path(sys.executable).with_name("nntune"))
@@ -115,6 +118,61 @@ def test_predict_npz_output_and_errors(trained):
     missing = run("evaluate", str(trained), "--data", "iris", cwd=trained)
     assert missing.returncode == 2
     assert "holds no model.json" in missing.stderr
+
+
+def test_export_onnx_returns_the_class_names(trained):
+    onnxruntime = require("onnxruntime")
+    result = run("export", "r", "--format", "onnx", cwd=trained)
+    assert result.returncode == 0, result.stderr
+    assert "Wrote r/model.onnx: outputs label and probabilities" in result.stdout
+    assert "classes: setosa, versicolor, virginica" in result.stdout
+    session = onnxruntime.InferenceSession(str(trained / "r" / "model.onnx"))
+    data = nntune.load_dataset("iris")
+    label, probabilities = session.run(None, {"input": data.X.astype(np.float32)})
+    model = nntune.load_model(trained / "r" / "model")
+    expected = np.array(model.metadata["class_names"])[model.predict(data.X)]
+    assert label.tolist() == expected.tolist()
+    assert len(set(label.tolist())) > 1  # names, and not all the same
+    np.testing.assert_allclose(probabilities, model.predict_proba(data.X), atol=1e-6)
+
+
+def test_export_torch_writes_a_program_with_the_class_names(trained):
+    torch = require("torch")
+    out = trained / "exported" / "iris.pt2"
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            str(trained / "r"),
+            "--format",
+            "torch",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "file": str(out),
+        "format": "torch",
+        "outputs": ["probabilities"],
+        "classes": ["setosa", "versicolor", "virginica"],
+    }
+    extra = {"nntune.json": ""}
+    program = torch.export.load(str(out), extra_files=extra)
+    assert json.loads(extra["nntune.json"])["classes"] == list(
+        nntune.load_dataset("iris").class_names
+    )
+    model = nntune.load_model(trained / "r" / "model")
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    with torch.no_grad():
+        probabilities = program.module()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(probabilities, model.predict_proba(x), atol=1e-6)
+    refused = CliRunner().invoke(
+        main, ["export", str(trained / "r"), "--format", "torch", "--opset", "13"]
+    )
+    assert refused.exit_code == 2
+    assert "--opset 13 is an ONNX setting" in refused.output
 
 
 def test_load_features_drops_a_target_column(tmp_path):

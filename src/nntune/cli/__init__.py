@@ -69,6 +69,7 @@ from . import curves as curves  # noqa: E402
 from . import datasets as datasets  # noqa: E402
 from . import diagnose as diagnose  # noqa: E402
 from . import evaluate as evaluate  # noqa: E402
+from . import export as export  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
 from . import info as info  # noqa: E402
 from . import report as report  # noqa: E402
