@@ -1,37 +1,55 @@
-# make venv  - create .venv from nothing and install nntune with its test extra (idempotent)
-# make demo  - train, gradient-check and report on a small network on a built-in dataset
-# make test  - lint, format check, layer contracts, type check and the whole suite
+# make demo  - train, gradient-check and report on a small network on a built-in dataset;
+#              installs only nntune and matplotlib (the plots extra) into .venv
+# make test  - lint, format check, layer contracts, type check and the whole suite;
+#              adds the test extra (PyTorch, JAX, Playwright, mypy...) to the same .venv
 # make bench - whole training runs: nntune against every peer, each in its own process
-#              (benchmarks/README.md); make bench-quick in under 2 minutes
+#              (benchmarks/README.md); make bench-quick in under 2 minutes; adds the
+#              bench extra
+# make venv  - .venv with the test extra (what make test uses), and nothing else
+#
+# One .venv, one stamp file per extra: `make demo` then `make test` adds the test
+# tools in place, and a changed pyproject.toml reinstalls.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.nntune-installed
+DEMO_STAMP := $(VENV)/.nntune-demo
+TEST_STAMP := $(VENV)/.nntune-test
+BENCH_STAMP := $(VENV)/.nntune-bench
 
 .PHONY: venv browser postgres demo test lint typecheck pytest bench bench-quick bench-step clean
 
-venv: $(STAMP)
-
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	touch $(STAMP)
 
-demo: venv
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[plots]"
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[plots,bench]"
+	touch $@
+
+venv: $(TEST_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/quickstart.py
 	$(BIN)/nntune gradcheck --data moons --layers 10,5 --batch-norm --l2 0.7
 	$(BIN)/nntune train --data moons --layers 5,2 --optimizer adam --learning-rate 0.0007 \
 	    --batch-size 64 --epochs 2000 --seed 3 --out runs/demo
 	@echo "Open runs/demo/report.html in a browser for the curves, the diagnosis and more."
 
-lint: venv
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/lint-imports
 
-typecheck: venv
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 # The report test renders HTML in Debian's headless Chromium (no browser download).
@@ -49,18 +67,18 @@ postgres:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	}
 
-pytest: venv browser postgres
+pytest: $(TEST_STAMP) browser postgres
 	$(BIN)/python -m pytest -n auto
 
 test: lint typecheck pytest
 
-bench: venv
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/fit_bench.py
 
-bench-quick: venv
+bench-quick: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/fit_bench.py --quick
 
-bench-step: venv
+bench-step: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def test_readme_starts_with_the_two_commands():
@@ -21,3 +23,20 @@ def test_readme_python_examples_run(capsys):
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     assert "history" in namespace
+
+
+def test_the_install_lines_name_extras_that_exist():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = set(pyproject["project"]["optional-dependencies"])
+    readme, makefile = README.read_text(), (ROOT / "Makefile").read_text()
+    assert 'pip install "nntune[plots,data]"' in readme  # the users' route
+    named = re.findall(
+        r'pip install[^"\n]*"(?:nntune|\.)\[([a-z,]+)\]"', readme + makefile
+    )
+    assert len(named) >= 5
+    for group in named:
+        assert set(group.split(",")) <= extras, group
+    # make demo installs what the demo runs (nntune and matplotlib), no test tools.
+    recipe = re.search(r"^\$\(DEMO_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe is not None
+    assert re.findall(r'-e "\.\[([a-z,]+)\]"', recipe.group(1)) == ["plots"]
