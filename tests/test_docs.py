@@ -51,6 +51,7 @@ def test_the_guide_has_its_pages():
         "batch-norm.md",
         "softmax.md",
         "tuning.md",
+        "export.md",
         "conventions.md",
     }
     assert expected <= names
