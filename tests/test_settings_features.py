@@ -24,6 +24,7 @@ from nntune.experiment.populations import population_key
 from nntune.experiment.settings import SettingError, check_setting
 from nntune.experiment.trial import prepare_data, train_trial
 from nntune.optim import warmup_cosine
+from nntune.tuning.space import Space
 
 NNTUNE = str(Path(sys.executable).with_name("nntune"))
 TINY = {"data": "moons", "n_samples": 100, "layers": (4,)}  # 60 training rows
@@ -171,6 +172,11 @@ def test_the_names_of_pytorch_and_keras_are_aliases_where_exact():
     assert (config.learning_rate, config.optimizer) == (0.2, "gd")
     with pytest.raises(ValueError, match="learning_rate is given twice"):
         TrainConfig.from_mapping({"lr": 0.2, "learning-rate": 0.1})
+    space = Space.from_mapping({"lr": {"log": [1e-3, 0.1]}}, base={"optimizer": "sgd"})
+    assert (list(space.dimensions), space.base) == (
+        ["learning_rate"],
+        {"optimizer": "gd"},
+    )
 
 
 @pytest.mark.parametrize(

@@ -42,8 +42,7 @@ OPTIMIZER_SETTINGS: tuple[Setting, ...] = (
         "learning_rate",
         "float",
         None,
-        "Initial learning rate alpha (default 0.001; 0.01 for gd and momentum); "
-        "also --lr.",
+        "Initial learning rate alpha (default 0.001; 0.01 for gd and momentum).",
         "optimizer",
         low=0.0,
         low_open=True,

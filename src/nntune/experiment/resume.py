@@ -23,6 +23,7 @@ from .._files import read_regular
 from ..training import Callback, Checkpoint
 from .config import TrainConfig
 from .rundir import RunResult, run_training, write_metrics
+from .settings import setting_name
 from .trial import DATA_SETTINGS
 
 __all__ = ["LIVE_SETTINGS", "LOOP_SETTINGS", "Resume", "resume_training"]
@@ -159,7 +160,7 @@ def resume_training(
             "--out FOLDER` writes one."
         ) from None
     start = TrainConfig.from_mapping(stored, source=str(folder / "config.toml"))
-    wanted = {key.replace("-", "_"): value for key, value in changes.items()}
+    wanted = {setting_name(key): value for key, value in changes.items()}
     for reason, names in _REFUSED.items():
         refused = sorted(set(wanted) & set(names))
         if refused:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..experiment.settings import BY_NAME, SettingError, check_setting
+from ..experiment.settings import BY_NAME, SettingError, check_setting, setting_name
 
 __all__ = ["SCALES", "Dimension", "Space", "load_space"]
 
@@ -208,13 +208,13 @@ class Space:
         """
         fixed = {}
         for key, value in (base or {}).items():
-            name = key.replace("-", "_")
+            name = setting_name(key)
             if name not in BY_NAME:
                 raise ValueError(f"{source}: [base] has an unknown setting {key!r}.")
             fixed[name] = check_setting(name, value, f"{source} [base]")
         dimensions = {}
         for key, spec in space.items():
-            name = key.replace("-", "_")
+            name = setting_name(key)
             if name in fixed:
                 raise ValueError(
                     f"{source}: {name} is both fixed in [base] and searched in "
