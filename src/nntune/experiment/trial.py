@@ -173,7 +173,8 @@ def build_augment(config: TrainConfig, data: Dataset) -> Augment | None:
                 f"augmentation {part!r}: ':{value}' is not a number."
             ) from None
         transforms.append(makers[name](number))
-    height, width, channels = data.image_shape
+    height, width, *rest = data.image_shape
+    channels = rest[0] if rest else 1  # grey images are (H, W)
     return Augment(*transforms, image_shape=(height, width, channels))
 
 
