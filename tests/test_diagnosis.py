@@ -35,13 +35,7 @@ def test_the_course_worked_examples(human, train, dev, verdict):
 def test_remedies_follow_the_basic_recipe_in_order():
     variance = diagnose(train_error=0.01, dev_error=0.11)
     remedies = [r.remedy for r in variance.recommendations]
-    assert remedies == [
-        "more data",
-        "L2 regularization",
-        "dropout",
-        "data augmentation",
-        "early stopping",
-    ]
+    assert remedies == ["more data", "L2 regularization", "dropout", "early stopping"]
     bias = diagnose(train_error=0.15, dev_error=0.16)
     assert [r.remedy for r in bias.recommendations][:2] == [
         "bigger network",
@@ -66,11 +60,11 @@ def test_remedies_become_flags_from_the_run_settings():
             train_error=0.01, dev_error=0.11, settings=settings
         ).recommendations
     }
-    assert flags["L2 regularization"] == "--l2 1.4"
+    assert flags["L2 regularization"] == "--l2 3"  # half a decade up from 0.7
     assert flags["dropout"] == "--keep-prob 0.8"
-    assert flags["early stopping"] is None  # already on
+    assert "early stopping" not in flags  # already on
     bias = diagnose(train_error=0.2, dev_error=0.21, settings=settings).recommendations
-    assert bias[0].remedy == "less regularization"
+    assert bias[0].remedy == "weaker L2"
     assert {r.remedy: r.flag for r in bias}["bigger network"] == "--layers 20,10"
     assert {r.remedy: r.flag for r in bias}["train longer"] == "--epochs 600"
 
@@ -251,7 +245,9 @@ def test_optimization_advice_depends_on_the_optimizer():
         report = diagnose(
             train_error=0.2, dev_error=0.21, settings={"optimizer": optimizer}
         )
-        return {r.remedy: r.flag for r in report.recommendations}["better optimization"]
+        return {r.remedy: r.flag for r in report.recommendations}.get(
+            "better optimization"
+        )
 
     assert flag("gd") == "--optimizer adam"
     assert flag("adam") is None  # tune its learning rate instead of adding decay

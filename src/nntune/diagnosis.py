@@ -12,7 +12,8 @@ own). The verdict names what is high: ``"high bias"``, ``"high variance"``, ``"h
 and high variance"``, ``"data mismatch"`` or ``"fine"``. The remedies follow the basic
 recipe, biggest problem first: for bias a bigger network, training longer, a better
 optimizer, another architecture; for variance more data, regularization (L2, dropout,
-augmentation), early stopping. Given the settings of a run they become concrete flags.
+augmentation), early stopping. Given a run they become commands to paste
+(:mod:`nntune.remedies`).
 
 Example:
     >>> report = diagnose(train_error=0.01, dev_error=0.11, human_error=0.0)
@@ -30,7 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from ._files import read_json, read_toml
-from .remedies import UNHEALTHY, Recommendation, fix_initialization, remedies
+from .remedies import (
+    UNHEALTHY,
+    Recommendation,
+    Run,
+    as_dicts,
+    describe_run,
+    format_remedies,
+    recommend,
+)
 
 
 @dataclass(frozen=True)
@@ -75,17 +84,13 @@ class Diagnosis:
         document = asdict(self)
         document["problems"] = list(self.problems)
         document["explanation"] = list(self.explanation)
-        document["recommendations"] = [asdict(r) for r in self.recommendations]
+        document["recommendations"] = as_dicts(self.recommendations)
         return document
 
     def __str__(self) -> str:
         lines = [f"Verdict: {self.verdict}"]
         lines.extend(f"  {line}" for line in self.explanation)
-        if self.recommendations:
-            lines.append("What to try, in order:")
-            for number, item in enumerate(self.recommendations, start=1):
-                flag = f"  [{item.flag}]" if item.flag else ""
-                lines.append(f"  {number}. {item.remedy}: {item.action}{flag}")
+        lines.extend(format_remedies(as_dicts(self.recommendations)))
         return "\n".join(lines)
 
 
@@ -112,6 +117,7 @@ def diagnose(
     settings: dict[str, Any] | None = None,
     examples: dict[str, int] | None = None,
     gradient_health: tuple[str, list[str]] | None = None,
+    run: Run | None = None,
 ) -> Diagnosis:
     """Diagnose bias, variance and data mismatch from error rates.
 
@@ -130,11 +136,13 @@ def diagnose(
             was overfit by tuning.
         thresholds: when a gap counts as high (default 2 points each).
         settings: the run's settings (``nntune train`` keys: layers, epochs, l2,
-            keep_prob, early_stopping, optimizer...) to turn remedies into flags.
+            keep_prob, early_stopping, optimizer...), which the remedies change.
         examples: sizes of the sets (``train``, ``train_dev``, ``dev``, ``test``) to
             tell real gaps from sampling noise.
         gradient_health: ``(verdict, suggestions)`` of a gradient-health check; an
             unhealthy network is fixed first (its initialization), before the recipe.
+        run: the run's folder and history (:func:`nntune.remedies.describe_run`):
+            each remedy becomes a command for it, and what cannot help it is left out.
 
     Raises:
         ValueError: for errors outside [0, 1].
@@ -216,14 +224,9 @@ def diagnose(
         "overfit to the dev set": overfit or 0.0,
     }
     problems.sort(key=lambda name: -gaps[name])  # the biggest problem first
-    recommendations = [r for name in problems for r in remedies(name, settings or {})]
-    unhealthy = gradient_health is not None and gradient_health[0] in UNHEALTHY
-    if unhealthy and gradient_health is not None:
-        verdict_health, suggestions = gradient_health
-        problems.insert(0, f"gradients {verdict_health}")
-        recommendations.insert(
-            0, fix_initialization(verdict_health, suggestions, settings or {})
-        )
+    recommendations = recommend(problems, settings, run, gradient_health)
+    if gradient_health is not None and gradient_health[0] in UNHEALTHY:
+        problems.insert(0, f"gradients {gradient_health[0]}")
     explanation = _explain(
         margins,
         human_error,
@@ -249,7 +252,7 @@ def diagnose(
         overfit,
         verdict,
         tuple(problems),
-        tuple(recommendations),
+        recommendations,
         limits,
         tuple(explanation),
     )
@@ -313,7 +316,9 @@ def diagnose_run(
     human_error: float = 0.0,
     thresholds: Thresholds | None = None,
 ) -> Diagnosis:
-    """Diagnose a run directory written by ``nntune train`` (its metrics and settings).
+    """Diagnose a run directory written by ``nntune train``.
+
+    Its metrics, settings and history are read; the remedies are commands for it.
 
     Raises:
         ValueError: if the folder has no metrics.json, or the run is a regression
@@ -335,9 +340,11 @@ def diagnose_run(
             "dev set): pass --train-error and --dev-error in your own error measure."
         )
     settings: dict[str, Any] = {}
+    run = None
     config = folder / "config.toml"
     if config.exists():
         settings = read_toml(config)
+        run = describe_run(folder, settings, metrics, _train_costs(folder))
     test = metrics.get("test", {}).get("accuracy")
     train_dev = metrics.get("train_dev", {}).get("accuracy")
     examples = {
@@ -358,4 +365,14 @@ def diagnose_run(
         human_error=human_error,
         thresholds=thresholds,
         settings=settings,
+        run=run,
     )
+
+
+def _train_costs(folder: Path) -> list[Any]:
+    """The training cost per epoch from a run's history.json (empty if unreadable)."""
+    try:
+        epochs = read_json(folder / "history.json")["epochs"]
+        return [row.get("train_cost") for row in epochs]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []

@@ -117,9 +117,14 @@ def _print(report: Any) -> None:
     color = "green" if report.verdict == "fine" else "yellow"
     console.print(f"Verdict: [bold {color}]{report.verdict}[/]")
     for line in report.explanation:
-        console.print(f"  {line}")
-    if report.recommendations:
-        console.print("What to try, in order (the basic recipe):")
-        for number, item in enumerate(report.recommendations, start=1):
-            flag = f"  [cyan]{item.flag}[/]" if item.flag else ""
-            console.print(f"  {number}. [bold]{item.remedy}[/]: {item.action}{flag}")
+        console.print(f"  {line}", soft_wrap=True)
+    print_remedies(console, report.to_dict()["recommendations"])
+
+
+def print_remedies(console: Any, recommendations: list[dict[str, Any]]) -> None:
+    """The remedies, as ``nntune train`` and ``nntune diagnose`` print them."""
+    from ..remedies import format_remedies
+
+    for line in format_remedies(recommendations):
+        # Unwrapped: a command broken over two lines could not be pasted.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

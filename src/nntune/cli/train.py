@@ -314,10 +314,9 @@ def _print_summary(metrics: dict[str, Any]) -> None:
             "Diagnosis (human-level error taken as 0; `nntune diagnose RUN "
             f"--human-error E` refines it): [bold]{diagnosis['verdict']}[/]"
         )
-        for item in diagnosis["recommendations"][:3]:
-            # The flag to try, or (for remedies without one) what to do.
-            how = f"[cyan]{item['flag']}[/]" if item["flag"] else item["action"]
-            console.print(f"  - {item['remedy']}: {how}")
+        from .diagnose import print_remedies
+
+        print_remedies(console, diagnosis["recommendations"])
     health = metrics.get("gradient_health", {}).get("final")
     if health and health["verdict"] != "healthy":
         console.print(f"Gradient health: [bold yellow]{health['verdict']}[/]")

@@ -33,6 +33,7 @@ from ..data.datasets import Dataset
 from ..data.split import split_warnings
 from ..diagnosis import diagnose
 from ..model import Sequential
+from ..remedies import describe_run
 from ..serialization import save_model
 from ..training import (
     Callback,
@@ -295,7 +296,11 @@ def _run(
             dev_error=1 - metrics["dev"]["accuracy"],
             train_dev_error=error("train_dev"),
             test_error=error("test"),
-            settings=config.settings(),
+            # As config.toml holds them: what the remedies' commands start from.
+            settings=start.settings(),
+            run=describe_run(
+                run_dir, start.settings(), metrics, history.column("train_cost")
+            ),
             examples={
                 name: metrics[name]["examples"]
                 for name in ("train", "train_dev", "dev", "test")
@@ -331,6 +336,7 @@ def describe_data(data: Dataset) -> dict[str, Any]:
         "features": data.n_features,
         "feature_names": None if names is None else list(names),
         "fingerprint": data.fingerprint(),
+        "image_shape": None if data.image_shape is None else list(data.image_shape),
     }
 
 

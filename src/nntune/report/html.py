@@ -215,11 +215,13 @@ def _diagnosis(diagnosis: Any) -> str:
     items = []
     for item in diagnosis.get("recommendations") or []:
         if isinstance(item, dict):
-            flag = f" <code>{_e(item['flag'])}</code>" if item.get("flag") else ""
+            # The list `nntune train` and `nntune diagnose` print, commands and all.
+            command = item.get("command")
+            paste = f"<br><code>{_e(command)}</code>" if command else ""
             items.append(
-                f"<li><strong>{_e(item.get('remedy', ''))}</strong>: "
-                f"{_e(item.get('action', ''))}{flag} "
-                f'<span class="note">({_e(item.get("problem", ""))})</span></li>'
+                f"<li><strong>{_e(item.get('remedy', ''))}</strong> "
+                f"({_e(item.get('problem', ''))}): {_e(item.get('action', ''))}"
+                f"{paste}</li>"
             )
     if items:
         parts.append("<h3>What to try, in order</h3><ol>" + "".join(items) + "</ol>")
