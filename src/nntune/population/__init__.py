@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ..model import Sequential
 from ..normalization import BatchNorm
 from ..optim import GradientTransformation
 from ..training import EarlyStopping, History, TrainState
+from ..training.history import COLUMNS
 from ..trees import stack, unstack
 from .engines import make_engine
 
@@ -307,17 +309,28 @@ def _histories(
     histories: list[History], records: list[_Epoch], stopped_at: list[int | None]
 ) -> None:
     """Fill each member's history from the epochs' columns, up to its stop."""
+    if not records:
+        return
+    costs = np.stack([record.costs for record in records])  # (epochs, steps, K)
+    # Each column as one tuple of values per member, then rows of COLUMNS order.
+    per_member = {
+        name: list(zip(*(record.columns[name] for record in records), strict=True))
+        for name in (*_METRICS, "learning_rate")
+    }
+    epochs = range(1, len(records) + 1)
+    seconds = [record.seconds for record in records]
     for index, history in enumerate(histories):
         last = stopped_at[index] or len(records)
-        for epoch, record in enumerate(records[:last]):
-            history.iterations.extend(record.costs[:, index].tolist())
-            row = {name: record.columns[name][index] for name in _METRICS}
-            row.update(
-                epoch=epoch + 1,
-                learning_rate=record.columns["learning_rate"][index],
-                time=record.seconds,
-            )
-            history.append(row)
+        history.iterations.extend(costs[:last, :, index].ravel().tolist())
+        values = {name: column[index] for name, column in per_member.items()}
+        columns = [
+            epochs if name == "epoch" else seconds if name == "time" else values[name]
+            for name in COLUMNS
+        ]
+        history.epochs.extend(
+            dict(zip(COLUMNS, row, strict=True))
+            for row in itertools.islice(zip(*columns, strict=True), last)
+        )
 
 
 def _available(columns: dict[str, list[Any]]) -> dict[str, Any]:

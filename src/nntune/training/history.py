@@ -29,10 +29,13 @@ class History:
 
     ``iterations`` holds the cost the optimizer minimised on each mini-batch (training
     mode: dropout on, batch statistics, regularization included). Each row of
-    ``epochs`` holds, after that epoch, the cost (the loss, without the penalty, so
-    runs with and without regularization compare) and accuracy on the whole training
-    and dev sets in inference mode, the learning rate used and the seconds since the
-    start of training. ``epoch`` counts from 1.
+    ``epochs`` holds the epoch's cost (the loss, without the penalty, so runs with
+    and without regularization compare) and accuracy on the training set and the dev
+    set, the learning rate used and the seconds since the start of training.
+    ``epoch`` counts from 1. The dev set is evaluated after the epoch in inference
+    mode; the training set's values are by default the epoch's running metrics (the
+    mean over its mini-batches, training mode) and its inference-mode evaluation
+    with :func:`~nntune.fit`'s ``train_metrics="full"``.
 
     Example:
         >>> history = History()
