@@ -122,3 +122,41 @@ def test_train_metrics_refuses_what_it_does_not_know(value):
         nntune.fit(
             model(), DATA.X, DATA.y, epochs=1, progress="silent", train_metrics=value
         )
+
+
+class _Threads(nntune.Callback):
+    """Records the BLAS threads NumPy has while fit trains."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        from threadpoolctl import threadpool_info
+
+        self.found = [
+            p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"
+        ]
+
+
+def _blas_threads_outside():
+    from threadpoolctl import threadpool_info
+
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("variable", [None, "OPENBLAS_NUM_THREADS"])
+def test_small_networks_train_on_one_blas_thread_unless_the_user_chose(
+    variable, monkeypatch
+):
+    from nntune.backend import blas
+
+    for name in blas._THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    outside = _blas_threads_outside()
+    if variable is not None:
+        monkeypatch.setenv(variable, str(outside[0]))
+    small, large = _Threads(), _Threads()
+    nntune.fit(model(), DATA.X, DATA.y, epochs=1, progress="silent", callbacks=[small])
+    # A product of SMALL_PRODUCT multiply-adds keeps the BLAS's threads.
+    monkeypatch.setattr(blas, "SMALL_PRODUCT", 64 * 2 * 6)
+    nntune.fit(model(), DATA.X, DATA.y, epochs=1, progress="silent", callbacks=[large])
+    assert large.found == outside
+    assert small.found == (outside if variable else [1] * len(outside))
+    assert _blas_threads_outside() == outside  # given back after fit

@@ -17,12 +17,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["blas_notes", "blas_report", "cpu_flags"]
+__all__ = ["SMALL_PRODUCT", "blas_notes", "blas_report", "blas_threads", "cpu_flags"]
 
 _AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5")
 
@@ -93,3 +94,46 @@ def blas_report() -> dict[str, Any]:
         "OPENBLAS_CORETYPE": coretype,
         "notes": blas_notes(pools, cpu_flags=flags, cores=cores, coretype=coretype),
     }
+
+
+SMALL_PRODUCT = 1 << 22
+"""Multiply-adds of a training step's largest matrix product below which the
+BLAS runs on one thread (:func:`blas_threads`): such a product takes tens of
+microseconds, and more threads gain little on it while they lose much when other
+processes hold the cores."""
+
+_THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
+
+
+def blas_threads(largest_product: int) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread while products of at most ``largest_product`` run.
+
+    A training step of a small network spends microseconds in each matrix product,
+    and several BLAS threads then gain nothing; worse, on a machine whose cores are
+    busy (other processes, parallel searches) the threads wait on each other, and
+    such a ``fit`` was measured 8-11x slower than on one thread. Products of
+    :data:`SMALL_PRODUCT` multiply-adds or more keep the BLAS's threads, and so
+    does a process whose thread count the user set (``OPENBLAS_NUM_THREADS``,
+    ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``BLIS_NUM_THREADS``).
+
+    Example:
+        >>> with blas_threads(64 * 20 * 7):  # the course's network: one thread
+        ...     pass
+    """
+    if largest_product >= SMALL_PRODUCT or any(
+        os.environ.get(name) for name in _THREAD_VARIABLES
+    ):
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn brings it; without it, the BLAS as it is
+        return contextlib.nullcontext()
+    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(
+        limits=1, user_api="blas"
+    )
+    return limits

@@ -26,11 +26,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend.accelerated import check_backend, precision
+from ..backend.blas import blas_threads
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
 from ..optim import GradientTransformation
 from ..training import EarlyStopping, History, TrainState
+from ..training.fit import largest_product
 from ..training.history import COLUMNS
 from ..trees import stack, unstack
 from .engines import make_engine
@@ -230,6 +232,7 @@ def fit_population(
     with (
         np.errstate(over="ignore", invalid="ignore", divide="ignore"),
         precision(backend),
+        blas_threads(largest_product(model, batch_size)),
     ):
         engine = make_engine(backend, model, optimizer, len(found))
         population = engine.put(stack(states))

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..backend import Params, State
 from ..backend.accelerated import check_backend, precision
+from ..backend.blas import blas_threads
 from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
@@ -310,6 +311,7 @@ def fit(
         with (
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
             precision(backend),
+            blas_threads(largest_product(model, batch_size)),
         ):
             _run(trainer, runner, x, targets, dev_data)
     finally:
@@ -320,6 +322,16 @@ def fit(
         trainer.history.train_state = trainer.train_state
         trainer.history.interrupted = trainer.interrupted
     return trainer.history
+
+
+def largest_product(model: Sequential, batch_size: int) -> int:
+    """Multiply-adds of the largest matrix product of a step on ``batch_size`` rows."""
+    sizes = [
+        math.prod(tensors["W"].shape)
+        for tensors in model.params.values()
+        if "W" in tensors
+    ]
+    return batch_size * max(sizes, default=0)
 
 
 def _plan(trainer: Trainer, m: int, epoch: int) -> Plan:
