@@ -105,7 +105,7 @@ def check_self_contained(text: str) -> Page:
     page = Page(text)
     assert page.images
     for uri in page.images:
-        assert png_size(uri) == (640, 400)
+        assert png_size(uri) == (960, 600)
     assert all(link.startswith(("#", "data:")) for link in page.links), page.links
     assert page.scripts == 0
     assert "http://" not in text

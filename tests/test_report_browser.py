@@ -151,10 +151,31 @@ def test_report_renders_with_every_image(browser, reports, name, count):
     assert len(images) == count
     for image in images:
         assert image["complete"], image
-        assert image["natural"] == 640, image
+        assert image["natural"] == 960, image
         assert image["width"] > 0, image
         assert image["height"] > 0, image
         assert image["shown"], image
+
+
+@pytest.mark.parametrize("width", [360, 1400])
+def test_plots_scale_with_the_window(browser, reports, width):
+    """A phone's width shrinks the plots, a wide window grows them past 640 px."""
+    page, problems = open_offline(browser, reports["moons"])
+    page.set_viewport_size({"width": width, "height": 800})
+    images = page.evaluate(IMAGES)
+    column = page.evaluate("document.querySelector('figure').clientWidth")
+    overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    page.context.close()
+    assert problems == []
+    assert overflow <= 0
+    assert images
+    for image in images:
+        assert image["width"] == pytest.approx(column, abs=1), image
+        assert image["height"] == pytest.approx(0.625 * image["width"], abs=2), image
+    if width < 640:
+        assert images[0]["width"] < width - 20
+    else:
+        assert images[0]["width"] > 900
 
 
 def test_report_needs_no_javascript(browser, reports):
@@ -180,7 +201,7 @@ def test_study_report_renders_with_every_image(browser, study_report):
     assert len(images) == 8
     for image in images:
         assert image["complete"], image
-        assert image["natural"] == 640, image
+        assert image["natural"] == 960, image
         assert image["width"] > 0, image
         assert image["height"] > 0, image
         assert image["shown"], image

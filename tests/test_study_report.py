@@ -74,7 +74,7 @@ def self_contained(text: str) -> Page:
         assert uri.startswith(prefix), uri[:60]
         png = base64.b64decode(uri[len(prefix) :], validate=True)
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        assert struct.unpack(">II", png[16:24]) == (640, 400)
+        assert struct.unpack(">II", png[16:24]) == (960, 600)
     assert all(link.startswith(("#", "data:")) for link in page.links), page.links
     assert page.scripts == 0
     assert "http://" not in text

@@ -41,7 +41,7 @@ tbody tr:nth-child(even){background:#fafbfc}
 tr.best td{font-weight:700;background:#eaf5ec}
 .tables{display:flex;flex-wrap:wrap;gap:0 28px;align-items:flex-start}
 figure{margin:6px 0 16px}
-img{display:block;max-width:100%;height:auto;border:1px solid var(--line);
+img{display:block;width:100%;height:auto;border:1px solid var(--line);
 border-radius:6px}
 figcaption{font-size:.88rem;margin-top:6px;max-width:640px}
 .badge{display:inline-block;padding:0 9px;border-radius:10px;font-size:.86rem;

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 SIZE = (6.4, 4.0)
-"""Figure size in inches; at ``DPI`` 100 that is 640x400 pixels."""
-DPI = 100
+"""Figure size in inches; at ``DPI`` 150 that is 960x600 pixels."""
+DPI = 150
+"""Dots per inch: sharp at the full width of a report, where a plot fills the page's
+column (up to about 930 pixels) and shrinks with a narrower window."""
 TRAIN_COLOR = "#1f77b4"
 DEV_COLOR = "#ff7f0e"
 BATCH_COLOR = "#6e7781"
@@ -134,3 +136,42 @@ def _spread(*curves: np.ndarray) -> float:
 
 def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
+
+
+_NAMED_COLORS = {
+    name: PALETTE[index]
+    for index, names in enumerate(
+        (
+            ("blue",),
+            ("red",),
+            ("green",),
+            ("purple",),
+            ("orange",),
+            ("cyan",),
+            ("brown",),
+            ("pink",),
+            ("olive",),
+            ("gray", "grey"),
+        )
+    )
+    for name in names
+}
+"""The palette's colours by name (it is matplotlib's tab10, reordered)."""
+
+
+def _class_colors(names: Sequence[str], k: int) -> list[str]:
+    """One colour per class: the palette in order, or the colours the classes name.
+
+    Classes named after colours, as the course's flower ("red", "blue"), are drawn
+    in them: a class called red drawn blue reads as the other class.
+
+    Example:
+        >>> _class_colors(["red", "blue"], 2) == [PALETTE[1], PALETTE[0]]
+        True
+        >>> _class_colors(["no", "yes"], 2) == [PALETTE[0], PALETTE[1]]
+        True
+    """
+    named = [_NAMED_COLORS.get(str(name).strip().lower()) for name in names[:k]]
+    if len(named) == k and None not in named and len(set(named)) == k:
+        return [str(color) for color in named]
+    return [_color(index) for index in range(k)]

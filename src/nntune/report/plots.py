@@ -1,4 +1,4 @@
-r"""Plots of training runs, each returned as the bytes of a 640x400 PNG.
+r"""Plots of training runs, each returned as the bytes of a 960x600 PNG.
 
 Every function draws one figure in the same style (training set blue, dev set orange,
 mini-batches grey, one colour per class or per run) with matplotlib's Agg renderer
@@ -34,7 +34,7 @@ from ._plot_style import (
     SIZE,
     TRAIN_COLOR,
     HistoryLike,
-    _color,
+    _class_colors,
     _column,
     _epochs,
     _finish,
@@ -213,13 +213,14 @@ def decision_boundary(
     proba = np.asarray(model.predict_proba(points), dtype=np.float64)
     k = max(proba.shape[1], int(labels.max()) + 1)
     names = list(class_names) if class_names else [str(i) for i in range(k)]
+    colors = _class_colors(names, k)
 
     def draw(figure: Figure, axes: Axes) -> None:
         from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 
         if proba.shape[1] == 2:
             shades = LinearSegmentedColormap.from_list(
-                "classes", [PALETTE[0], "#ffffff", PALETTE[1]]
+                "classes", [colors[0], "#ffffff", colors[1]]
             )
             p1 = proba[:, 1].reshape(xx.shape)
             filled = axes.contourf(
@@ -230,9 +231,9 @@ def decision_boundary(
             bar.set_label(f"P({names[1] if len(names) > 1 else 1})")
         else:
             regions = proba.argmax(axis=1).reshape(xx.shape)
-            colors = ListedColormap([_color(i) for i in range(k)])
             levels = np.arange(k + 1) - 0.5
-            axes.contourf(xx, yy, regions, levels=levels, cmap=colors, alpha=0.25)
+            cmap = ListedColormap(colors[:k])
+            axes.contourf(xx, yy, regions, levels=levels, cmap=cmap, alpha=0.25)
             axes.contour(
                 xx, yy, regions, levels=levels, colors="#24292f", linewidths=0.6
             )
@@ -243,7 +244,7 @@ def decision_boundary(
                 X[chosen, 0],
                 X[chosen, 1],
                 s=16,
-                color=_color(int(label)),
+                color=colors[label],
                 edgecolors="white",
                 linewidths=0.4,
                 label=name,

@@ -1,6 +1,6 @@
 """Comparison plots: several runs' curves overlaid, one colour per run.
 
-Each returns the bytes of a 640x400 PNG in the style of :mod:`nntune.report.plots`
+Each returns the bytes of a 960x600 PNG in the style of :mod:`nntune.report.plots`
 (also importable from there).
 """
 

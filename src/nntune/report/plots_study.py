@@ -1,4 +1,4 @@
-"""Plots of a hyperparameter study, each returned as the bytes of a 640x400 PNG.
+"""Plots of a hyperparameter study, each returned as the bytes of a 960x600 PNG.
 
 Drawn in the style of :mod:`nntune.report.plots` for the study report
 (:mod:`nntune.report.study`). Every setting is drawn on its own scale: a log axis for
