@@ -2,16 +2,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from nntune import TrainConfig
+from helpers import require
+from nntune import TrainConfig, load_dataset, load_model, run_training
+from nntune.cli import main
 from nntune.experiment.compare import compare, parse_vary
+from nntune.experiment.rundir import RUN_FILES
+from nntune.inference import load_run_model
+from nntune.report import read_run
 
 NNTUNE = str(Path(sys.executable).with_name("nntune"))
+NOT_IN_A_VARIANT = {".nntune.lock", "checkpoint.json", "checkpoint.safetensors"}
+"""A variant's folder is a run folder of `nntune train` but the checkpoint."""
 
 
 def test_parse_vary_builds_a_grid_with_typed_values():
@@ -149,3 +159,66 @@ def test_table_stays_readable_on_an_80_column_terminal(tmp_path):
     assert max(len(line) for line in lines) <= 80
     assert "…" not in result.stdout
     assert "  4: init=random:10,optimizer=adam" in lines
+
+
+def test_each_variant_is_written_as_the_run_folder_of_its_own_model(tmp_path):
+    # Learning rates: one population, one batched pass, one folder per member.
+    config = TrainConfig(data="moons", layers=(6,), epochs=8, seed=1)
+    grid = parse_vary(["learning_rate=0.003,0.3"])
+    variants = compare(config, grid, folder=tmp_path / "c")
+    X = load_dataset("moons").X
+    names = ["learning_rate=0.003", "learning_rate=0.3"]
+    for variant, name in zip(variants, names, strict=True):
+        assert variant.run_dir == tmp_path / "c" / name
+        assert variant.to_dict()["run_dir"] == str(variant.run_dir)
+        settings, metrics = read_run(variant.run_dir)
+        assert settings == variant.settings
+        assert settings["out"] == str(variant.run_dir)
+        assert metrics["dev"] == variant.metrics["dev"]
+        assert metrics["class_names"] == ["0", "1"]
+        assert "test" not in metrics  # kept for the final evaluation
+        saved = load_model(variant.run_dir / "model")
+        np.testing.assert_array_equal(
+            saved.predict_proba(X), variant.model.predict_proba(X)
+        )
+    assert variants[0].metrics["dev"] != variants[1].metrics["dev"]
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_cli_variant_folders_serve_evaluate_predict_export_and_train(
+    tmp_path, monkeypatch
+):
+    require("onnx")
+    monkeypatch.chdir(tmp_path)
+    iris = load_dataset("iris")
+    np.savetxt("x.csv", iris.X[:5], delimiter=",", header="a,b,c,d", comments="")
+    command = "compare --data iris --layers 6 --epochs 15 --vary init=he,random:10"
+    result = invoke(*command.split(), "--out", "c", "--json")
+    variants = json.loads(result.output)["variants"]
+    assert [v["run_dir"] for v in variants] == ["c/init=he", "c/init=random-10"]
+    links = re.findall(r'<a href="([^"#]+)"', Path("c/report.html").read_text())
+    assert links == ["init=he/report.html", "init=random-10/report.html"]
+    for variant, link in zip(variants, links, strict=True):
+        run = Path(variant["run_dir"])
+        assert (Path("c") / link).read_text().count("<title>Run report: ") == 1
+        assert {path.name for path in run.iterdir()} >= RUN_FILES - NOT_IN_A_VARIANT
+    run = Path(variants[1]["run_dir"])
+    result = invoke("evaluate", str(run), "--data", "iris", "--json")
+    predicted = load_run_model(run).predict(iris.X)
+    expected = np.mean(predicted == iris.y)
+    assert json.loads(result.output)["accuracy"] == pytest.approx(expected)
+    invoke("predict", str(run), "--input", "x.csv", "--output", "p.csv")
+    assert len(Path("p.csv").read_text().splitlines()) == 6
+    invoke("export", str(run), "--format", "onnx")
+    assert (run / "model.onnx").is_file()
+    # Its config.toml reproduces a variant: a plain run of it scores the same.
+    settings, _ = read_run("c/init=he")
+    config = TrainConfig.from_mapping({**settings, "out": "again"})
+    again = run_training(config, progress="silent").metrics
+    assert again["dev"]["accuracy"] == variants[0]["dev"]["accuracy"]
+    assert again["dev"]["cost"] == pytest.approx(variants[0]["dev"]["cost"], rel=1e-5)

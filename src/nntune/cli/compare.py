@@ -49,8 +49,11 @@ def compare(
       --vary init=zeros,random:10,he --seed 1
 
     Prints train/dev accuracy and cost, epochs and time per variant (the test set is
-    kept for a final evaluation of the chosen model), and writes results.json and one
-    report.html with the curves overlaid (into --out, default runs/compare-<hash>).
+    kept for a final evaluation of the chosen model). Writes into --out (default
+    runs/compare-<hash>) results.json, a report.html with the curves overlaid and
+    links to the variants, and a run folder per variant (OUT/init=he: its model,
+    history, metrics and report, as nntune train writes them), which nntune
+    evaluate, predict, diagnose and export read.
     """
     from ..experiment.compare import compare as run_compare
     from ..experiment.compare import parse_vary, write_results
@@ -82,8 +85,9 @@ def compare(
             err=True,
         )
 
-    variants = run_compare(config, grid, on_variant=progress)
+    variants = run_compare(config, grid, on_variant=progress, folder=folder)
     write_results(variants, folder)
+    reports = [v.run_dir and _run_report(v.run_dir) for v in variants]
     report = write_comparison_report(
         [
             {
@@ -91,8 +95,9 @@ def compare(
                 "settings": v.settings,
                 "metrics": v.metrics,
                 "history": v.history,
+                "report": path and path.relative_to(folder).as_posix(),
             }
-            for v in variants
+            for v, path in zip(variants, reports, strict=True)
         ],
         folder / "report.html",
         title=f"Comparison on {config.data}",
@@ -112,6 +117,16 @@ def compare(
         return
     _print_table(variants)
     click.echo(f"report: {report}", file=sys.stdout)
+
+
+def _run_report(run_dir: Path) -> Path | None:
+    """Write a variant's report.html, as nntune train does; None without matplotlib."""
+    from ..report.html import write_run_report
+
+    try:
+        return write_run_report(run_dir)
+    except ValueError:  # matplotlib missing: the comparison's report says so
+        return None
 
 
 def _print_table(variants: list[Any]) -> None:

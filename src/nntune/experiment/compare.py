@@ -7,6 +7,11 @@ regularization (l2 0 vs 0.7, keep_prob 1 vs 0.86).
 
 Values are separated by commas; hidden layer sizes (or decay boundaries) inside a
 value by ``/`` (``layers=10/5,20/10``).
+
+Given a folder, each variant is also written as a run folder of its own, as
+``nntune train`` writes one (``FOLDER/init=he/``: config.toml, the model, history
+and metrics), so that ``nntune evaluate``, ``predict``, ``diagnose`` and ``export``
+work on it; the CLI adds each one's report.html.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +31,22 @@ from ..model import Sequential
 from ..training import History
 from .config import TrainConfig
 from .populations import train_trials
+from .rundir import (
+    check_run_folder,
+    describe_data,
+    write_config,
+    write_trained_run,
+)
 from .settings import BY_NAME, check_setting, setting_name
+from .trial import TrialResult, prepare_data
 
 
 @dataclass
 class Variant:
-    """One trained variant: its name, the varied values, metrics, history and model."""
+    """One trained variant: its name, the varied values, metrics, history and model.
+
+    ``run_dir`` is its run folder, when :func:`compare` wrote one.
+    """
 
     name: str
     values: dict[str, Any]
@@ -37,15 +54,18 @@ class Variant:
     metrics: dict[str, Any]
     history: History
     model: Sequential | None = None
+    run_dir: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: name, the varied keys, train/dev, epochs, time."""
+        """The JSON form: name, the varied keys, train/dev, epochs, time, run folder."""
         document: dict[str, Any] = {"name": self.name, **self.values}
         for name in ("train", "dev"):
             if name in self.metrics:
                 document[name] = self.metrics[name]
         document["epochs_run"] = self.metrics["epochs_run"]
         document["seconds"] = self.metrics["seconds"]
+        if self.run_dir is not None:
+            document["run_dir"] = str(self.run_dir)
         return document
 
 
@@ -127,6 +147,7 @@ def compare(
     grid: Sequence[dict[str, Any]],
     *,
     on_variant: Callable[[int, Variant], None] | None = None,
+    folder: str | Path | None = None,
 ) -> list[Variant]:
     """Train one model per entry of ``grid`` (settings over ``config``), same seed.
 
@@ -134,12 +155,29 @@ def compare(
     configuration on prepared data, shared by all variants unless a variant changes a
     data setting. Variants are compared on their dev metrics; the test set is not
     evaluated.
+
+    With ``folder``, each variant's ``out`` is ``folder/<its name>`` (see
+    :func:`variant_folders`) and its run folder is written there, as
+    :func:`~nntune.run_training` writes one but for the test set, the checkpoint
+    and the report.
+
+    Raises:
+        ValueError: for a setting that applies to no variant, or a variant folder
+            that holds files of something else than an nntune run.
     """
     variants = []
     # Every variant's settings are checked before the first one trains. A setting
     # may apply to some variants only (--decay-interval with decay=none,interval),
     # but one that applies to none is an error.
     configs = [dataclasses.replace(config, **values) for values in grid]
+    if folder is not None:
+        outs = [Path(folder) / name for name in variant_folders(grid)]
+        for out in outs:
+            check_run_folder(out)
+        configs = [
+            dataclasses.replace(variant, out=str(out))
+            for variant, out in zip(configs, outs, strict=True)
+        ]
     unused = [variant.inapplicable() for variant in configs]
     for name, message in unused[0].items():
         if all(name in found for found in unused):
@@ -155,6 +193,9 @@ def compare(
             metrics["dev"] = trial.dev
         metrics["epochs_run"] = trial.history.epochs_run
         metrics["seconds"] = trial.seconds
+        run_dir = None
+        if folder is not None:
+            run_dir, metrics = _write_run(trial)
         variant = Variant(
             _name(values),
             values,
@@ -162,11 +203,41 @@ def compare(
             metrics,
             trial.history,
             trial.model,
+            run_dir,
         )
         variants.append(variant)
         if on_variant is not None:
             on_variant(index, variant)
     return variants
+
+
+def variant_folders(grid: Sequence[dict[str, Any]]) -> list[str]:
+    """The folder name of each variant: its name, with ``-`` for ``/``, ``:`` etc.
+
+    Example:
+        >>> variant_folders(parse_vary(["init=random:10,he", "layers=10/5"]))
+        ['init=random-10,layers=10-5', 'init=he,layers=10-5']
+    """
+    names: list[str] = []
+    for values in grid:
+        name = re.sub(r"[^\w.,=+-]", "-", _name(values))
+        while name in names:  # values that differ in a replaced character only
+            name += "-"
+        names.append(name)
+    return names
+
+
+def _write_run(trial: TrialResult) -> tuple[Path, dict[str, Any]]:
+    """Write a trained variant's run folder; return it and the run's metrics."""
+    config = trial.config
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    prepared = prepare_data(config)  # cached: the data the variant trained on
+    write_config(run_dir, config.settings())
+    started = time.perf_counter() - trial.seconds
+    described = describe_data(prepared.dataset)
+    result = write_trained_run(trial, prepared, run_dir, described, started)
+    return run_dir, result.metrics
 
 
 def write_results(variants: Sequence[Variant], folder: Path) -> Path:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from ..training import (
     Callback,
     Checkpoint,
     GradientHealth,
+    GradientHealthReport,
     History,
     gradient_health,
 )
@@ -48,13 +49,21 @@ if TYPE_CHECKING:
     from .resume import Resume
 from .trial import (
     PreparedData,
+    TrialResult,
     evaluate_sets,
     evaluate_test,
     prepare_data,
     train_trial,
 )
 
-__all__ = ["RUN_FILES", "RunResult", "check_run_folder", "run_training"]
+__all__ = [
+    "RUN_FILES",
+    "RunResult",
+    "check_run_folder",
+    "run_training",
+    "write_config",
+    "write_trained_run",
+]
 
 
 @dataclass
@@ -234,7 +243,7 @@ def _run(
     if checkpoint.exists():
         checkpoint.read()  # another run's checkpoint: refused before any write
     # The settings the run started with (a resumed run's changes go to its lineage).
-    atomic_write_text(run_dir / "config.toml", _toml(start.settings()))
+    write_config(run_dir, start.settings())
     sample = split.train[:256]
     health = GradientHealth(
         data.X[sample], data.y[sample], every=max(1, config.epochs // 10)
@@ -242,6 +251,45 @@ def _run(
     trial = train_trial(
         config, prepared, [health, checkpoint, *callbacks], progress=progress
     )
+    return write_trained_run(
+        trial,
+        prepared,
+        run_dir,
+        described,
+        started,
+        final_evaluation=final_evaluation,
+        start=start,
+        health=health.reports,
+        resumed_from=checkpoint.resumed_from,
+        recovered=recovered,
+    )
+
+
+def write_trained_run(
+    trial: TrialResult,
+    prepared: PreparedData,
+    run_dir: Path,
+    described: dict[str, Any],
+    started: float,
+    *,
+    final_evaluation: bool = False,
+    start: TrainConfig | None = None,
+    health: Mapping[int, GradientHealthReport] | None = None,
+    resumed_from: int | None = None,
+    recovered: list[str] | None = None,
+) -> RunResult:
+    """Evaluate and diagnose a trained trial; write its run files but config.toml.
+
+    What :func:`run_training` does once training ends, and ``nntune compare`` for
+    each variant: the model (with its metadata), history and metrics. ``described``
+    is :func:`describe_data` of ``prepared``; ``seconds`` counts from ``started`` (a
+    :func:`time.perf_counter` value); ``start`` is the settings a resumed run
+    started with; ``health`` the gradient-health reports by epoch.
+    """
+    config = trial.config
+    start = start or config
+    data, split = prepared.dataset, prepared.split
+    sample = split.train[:256]
     model, history = trial.model, trial.history
     metrics: dict[str, Any] = {"train": trial.train}
     metrics.update(evaluate_sets(model, data, {"train_dev": split.train_dev}))
@@ -257,7 +305,7 @@ def _run(
             "epochs_run": history.epochs_run,
             "best_epoch": _best_epoch(history),
             "restored_best": history.best_epoch is not None,
-            "resumed_from_epoch": checkpoint.resumed_from,
+            "resumed_from_epoch": resumed_from,
             "interrupted": history.interrupted,
             "task": data.task,
             "class_names": list(data.class_names),
@@ -281,7 +329,7 @@ def _run(
         "final": final_health.to_dict(),
         "verdict_by_epoch": {
             str(epoch): report.verdict
-            for epoch, report in sorted(health.reports.items())
+            for epoch, report in sorted((health or {}).items())
         },
     }
     if "accuracy" in metrics.get("train", {}) and "accuracy" in metrics.get("dev", {}):
@@ -338,6 +386,11 @@ def describe_data(data: Dataset) -> dict[str, Any]:
         "fingerprint": data.fingerprint(),
         "image_shape": None if data.image_shape is None else list(data.image_shape),
     }
+
+
+def write_config(run_dir: Path, settings: dict[str, Any]) -> None:
+    """Write ``config.toml`` of a run, atomically (``--config`` reads it back)."""
+    atomic_write_text(run_dir / "config.toml", _toml(settings))
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:

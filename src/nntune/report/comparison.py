@@ -1,8 +1,8 @@
 """The comparison report: several runs side by side in one self-contained page.
 
 One table row per run (the settings that differ, the scores, the time) with the best
-dev score in bold, the settings every run shares, and the runs' cost and accuracy
-curves overlaid.
+dev score in bold, each run's name linking to its own report when it has one, the
+settings every run shares, and the runs' cost and accuracy curves overlaid.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -43,7 +44,8 @@ def render_comparison_report(
     Args:
         entries: One dict per run: ``{"name": "init=he", "settings": {...},
             "metrics": {"train": {"cost", "accuracy"}, "dev": ..., "test": ...,
-            "epochs_run", "seconds"}, "history": History}``.
+            "epochs_run", "seconds"}, "history": History}``, and optionally
+            ``"report"``: the path of the run's own report, relative to the page.
         title: The page's heading.
 
     Raises:
@@ -63,7 +65,7 @@ def render_comparison_report(
     for index, run in enumerate(runs):
         m = run["metrics"]
         cells = [
-            _e(run["name"]),
+            _linked(run["name"], run.get("report")),
             *(_e(_value(run["settings"].get(k))) for k in varying),
         ]
         for name in ("train", "dev", "test"):
@@ -125,6 +127,12 @@ def write_comparison_report(
     """Write :func:`render_comparison_report` to ``path`` atomically; return it."""
     atomic_write_text(path, render_comparison_report(entries, title=title))
     return Path(path)
+
+
+def _linked(name: str, report: Any) -> str:
+    if not report:
+        return _e(name)
+    return f'<a href="{_e(quote(str(report), safe="/=,"))}">{_e(name)}</a>'
 
 
 def _check_entry(index: int, entry: Any) -> dict[str, Any]:
