@@ -9,13 +9,14 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.io
 
 from nntune.data.datasets import Dataset, load_dataset
 from nntune.data.io import DataFileError, load_file, save_file
 
-FORMATS = ["csv", "parquet", "npy", "npz", "h5", "hdf5"]
-NAMED_ARRAYS = ["npz", "h5", "hdf5"]
-KEEP_CLASS_NAMES = ["parquet", "npz", "h5", "hdf5"]
+FORMATS = ["csv", "parquet", "npy", "npz", "h5", "hdf5", "mat"]
+NAMED_ARRAYS = ["npz", "h5", "hdf5", "mat"]
+KEEP_CLASS_NAMES = ["parquet", "npz", "h5", "hdf5", "mat"]
 
 
 def awkward_features(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -194,6 +195,35 @@ def test_save_writes_the_course_layout(tmp_path):
         assert file["list_classes"][()].tolist() == [b"non-cat", b"cat"]
 
 
+def test_the_regularization_labs_mat_file(tmp_path):
+    # The lab's datasets/data.mat: examples as rows, labels as a column, the dev set
+    # as Xval/yval (MATLAB doubles); the lab transposes them, nntune keeps the rows.
+    rng = np.random.RandomState(0)
+    X, X_dev = rng.uniform(-0.75, 0.4, (211, 2)), rng.uniform(-0.75, 0.4, (200, 2))
+    y, y_dev = (X[:, 1:] > X[:, :1]) * 1.0, (X_dev[:, 1:] > X_dev[:, :1]) * 1.0
+    path = tmp_path / "data.mat"
+    scipy.io.savemat(path, {"X": X, "y": y, "Xval": X_dev, "yval": y_dev})
+    train = load_file(path)
+    dev = load_file(path, x_key="Xval")  # its partner: yval
+    assert (train.X.shape, train.task, train.class_names) == (
+        (211, 2),
+        "binary",
+        ("0", "1"),
+    )
+    assert train.X.tobytes() == X.tobytes()
+    np.testing.assert_array_equal(train.y, y[:, 0])
+    np.testing.assert_array_equal(dev.X, X_dev)
+    np.testing.assert_array_equal(dev.y, y_dev[:, 0])
+
+
+def test_mat_class_names_as_matlab_writes_them(tmp_path):
+    # A char matrix pads names with spaces; a cell array keeps them as they are.
+    for names in (np.array(["cat", "mouse"]), np.array(["cat", "mouse"], dtype=object)):
+        path = tmp_path / "pets.mat"
+        scipy.io.savemat(path, {"X": np.eye(3), "y": [1, 0, 1], "class_names": names})
+        assert load_file(path).class_names == ("cat", "mouse")
+
+
 def test_saving_replaces_a_file_atomically(tmp_path):
     path = tmp_path / "d.csv"
     save_file(np.eye(2), np.array([0.5, 1.5]), path)
@@ -324,6 +354,7 @@ BAD_FILES = [
     ("d.npz", npz(X=np.eye(2), y=[0, 1]), {"target": "y"}, "with y_key="),
     ("d.h5", hdf5(a=np.eye(2), b=[0, 1]), {}, r"it holds \['a', 'b'\]"),
     ("d.h5", truncated("h5"), {}, r"could not read .*d.h5 as HDF5"),
+    ("d.mat", truncated("mat"), {}, r"could not read .*d.mat as a MATLAB .mat file"),
     (
         "d.h5",
         hdf5(train_set_x=np.zeros((5, 2)), train_set_y=np.zeros(4)),

@@ -1,25 +1,38 @@
-"""Weight initializers: zeros, random, Xavier, Glorot and He.
+"""Weight initializers: zeros, random, Xavier, Glorot and He, and Keras' own.
 
 Each initializer draws a weight matrix of shape ``(in_features, out_features)``
-(examples are rows, so ``Z = X @ W + b``) from a normal distribution with a standard
-deviation that depends on the fan-in/fan-out, times an optional multiplier:
+(examples are rows, so ``Z = X @ W + b``) with a standard deviation that depends on
+the fan-in/fan-out, times an optional multiplier. nntune's draw from a normal
+distribution:
 
 - ``zeros``: 0. Every unit computes the same thing; symmetry is never broken.
 - ``random``: ``0.01`` by default, the labs' ``randn(...) * 0.01`` (trains slowly in
   deep nets); ``random:10`` shows large weights failing.
 - ``xavier``: ``sqrt(1 / n_in)``, the course's Xavier (LeCun normal elsewhere).
-- ``glorot``: ``sqrt(2 / (n_in + n_out))``, Glorot normal (Keras' default family).
+- ``glorot``: ``sqrt(2 / (n_in + n_out))``, Glorot normal.
 - ``he``: ``sqrt(2 / n_in)``, He / Kaiming normal, for ReLU.
 
-Wherever an initializer is named by a string, an optional ``:number`` multiplies the
-standard deviation: ``"random:10"``, ``"he:0.5"``. Plain ``"random"`` means
-``"random:0.01"``. Biases always start at zero.
+Keras' initializers have the same variances (Keras' ``VarianceScaling``: ``scale /
+fan`` with scale 2 and ``fan = n_in`` for He, 1 and ``(n_in + n_out) / 2`` for
+Glorot, 1 and ``n_in`` for LeCun) and other distributions:
 
-PyTorch's names of the same draws are accepted (:data:`ALIASES`):
-``kaiming_normal`` is ``he`` and ``xavier_normal`` is ``glorot``. Keras' ``he_normal``,
-``glorot_normal`` and ``lecun_normal`` draw from a *truncated* normal and the
-``*_uniform`` initializers from a uniform distribution: nntune has no such draw, and
-refuses those names with the nearest initializer it has.
+- ``he_normal``, ``glorot_normal``, ``lecun_normal``: a normal truncated at two of
+  its standard deviations (values beyond are drawn again), whose standard deviation
+  ``sqrt(scale / fan) / 0.87962566103423978`` makes the truncated one ``sqrt(scale /
+  fan)``;
+- ``he_uniform``, ``glorot_uniform`` (Keras' default), ``lecun_uniform``: uniform on
+  ``[-limit, limit]``, ``limit = sqrt(3 scale / fan)``.
+
+Wherever an initializer is named by a string, an optional ``:number`` multiplies the
+standard deviation (and a uniform's limit): ``"random:10"``, ``"he:0.5"``. Plain
+``"random"`` means ``"random:0.01"``. Biases always start at zero.
+
+PyTorch's names of the same draws are accepted (:data:`ALIASES`).
+
+Weights come from a :class:`numpy.random.Generator`, or from a legacy
+:class:`numpy.random.RandomState` as the course's labs draw them: ``randn(n_out,
+n_in)`` (the course's ``W`` is ``(units, inputs)``, nntune's its transpose), so that
+``Sequential.init(seed=np.random.RandomState(3))`` starts from the labs' weights.
 """
 
 from __future__ import annotations
@@ -31,62 +44,92 @@ from typing import Any
 
 import numpy as np
 
-from .backend import resolve_dtype
+from .backend import Draws, resolve_dtype
+
+
+def _he(n_in: int, n_out: int) -> float:
+    return math.sqrt(2.0 / n_in)
+
+
+def _glorot(n_in: int, n_out: int) -> float:
+    return math.sqrt(2.0 / (n_in + n_out))
+
+
+def _lecun(n_in: int, n_out: int) -> float:
+    return math.sqrt(1.0 / n_in)
+
 
 _STANDARD_DEVIATIONS: dict[str, Callable[[int, int], float]] = {
     "zeros": lambda n_in, n_out: 0.0,
     "random": lambda n_in, n_out: 1.0,
-    "xavier": lambda n_in, n_out: math.sqrt(1.0 / n_in),
-    "glorot": lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out)),
-    "he": lambda n_in, n_out: math.sqrt(2.0 / n_in),
+    "xavier": _lecun,
+    "glorot": _glorot,
+    "he": _he,
+    "he_normal": _he,
+    "glorot_normal": _glorot,
+    "lecun_normal": _lecun,
+    "he_uniform": _he,
+    "glorot_uniform": _glorot,
+    "lecun_uniform": _lecun,
 }
 _DEFAULT_MULTIPLIER = {"random": 0.01}
+_TRUNCATED = ("he_normal", "glorot_normal", "lecun_normal")
+_UNIFORM = ("he_uniform", "glorot_uniform", "lecun_uniform")
+
+TRUNCATED_STD = 0.87962566103423978
+"""The standard deviation of a standard normal truncated to ``[-2, 2]`` (Keras')."""
 
 INITIALIZERS = tuple(_STANDARD_DEVIATIONS)
 
-ALIASES = {"kaiming_normal": "he", "xavier_normal": "glorot"}
-"""PyTorch's names of nntune's draws: ``nn.init.kaiming_normal_`` with its defaults
-(``a=0``, ``mode="fan_in"``: std ``sqrt(2/n_in)``) and ``nn.init.xavier_normal_``
-(``gain=1``: std ``sqrt(2/(n_in+n_out))``), both untruncated normals."""
-
-_TRUNCATED = "draws from a normal truncated at two standard deviations"
-_UNIFORM = "draws from a uniform distribution"
-_NOT_THE_SAME = {
-    "he_normal": (f"Keras' HeNormal {_TRUNCATED}", "he"),
-    "glorot_normal": (f"Keras' GlorotNormal {_TRUNCATED}", "glorot"),
-    "lecun_normal": (f"Keras' LecunNormal {_TRUNCATED}", "xavier"),
-    "glorot_uniform": (f"Keras' GlorotUniform (its default) {_UNIFORM}", "glorot"),
-    "xavier_uniform": (f"PyTorch's xavier_uniform_ {_UNIFORM}", "glorot"),
-    "he_uniform": (f"Keras' HeUniform {_UNIFORM}", "he"),
-    "kaiming_uniform": (f"PyTorch's kaiming_uniform_ {_UNIFORM}", "he"),
-    "lecun_uniform": (f"Keras' LecunUniform {_UNIFORM}", "xavier"),
+ALIASES = {
+    "kaiming_normal": "he",
+    "xavier_normal": "glorot",
+    "kaiming_uniform": "he_uniform",
+    "xavier_uniform": "glorot_uniform",
 }
-_FORMULAS = {"he": "sqrt(2/n_in)", "glorot": "sqrt(2/(n_in+n_out))"}
-_FORMULAS["xavier"] = "sqrt(1/n_in)"
+"""PyTorch's names of nntune's draws, with the functions' defaults: ``nn.init.
+kaiming_normal_`` (``a=0``, ``mode="fan_in"``: std ``sqrt(2/n_in)``) and
+``nn.init.xavier_normal_`` (``gain=1``: std ``sqrt(2/(n_in+n_out))``), untruncated
+normals; ``nn.init.kaiming_uniform_`` (``a=0``: bound ``sqrt(6/n_in)``) and
+``nn.init.xavier_uniform_`` (``gain=1``: bound ``sqrt(6/(n_in+n_out))``), Keras'
+``he_uniform`` and ``glorot_uniform``."""
 
 
 def _unknown(name: str) -> str:
-    if name in _NOT_THE_SAME:
-        draw, nearest = _NOT_THE_SAME[name]
-        return (
-            f"initializer {name!r} is not one of nntune's: {draw}, and nntune's "
-            f"initializers draw from a full normal distribution. The nearest is "
-            f"{nearest!r}, a normal with the same variance (std "
-            f"{_FORMULAS[nearest]}): use {nearest!r} (docs/conventions.md maps "
-            "each initializer to PyTorch and Keras)."
-        )
     return (
         f"unknown initializer {name!r}; expected one of {INITIALIZERS} (or PyTorch's "
-        f"{' or '.join(ALIASES)}), optionally followed by ':multiplier' (e.g. 'he' "
+        f"{', '.join(ALIASES)}), optionally followed by ':multiplier' (e.g. 'he' "
         "or 'random:0.01')."
     )
+
+
+def truncated_normal(
+    rng: Draws, shape: tuple[int, ...]
+) -> np.ndarray[Any, Any]:
+    """Standard normals of ``shape`` truncated to ``[-2, 2]``: those beyond are redrawn.
+
+    Their standard deviation is :data:`TRUNCATED_STD`, as Keras' truncated normal.
+
+    Example:
+        >>> z = truncated_normal(np.random.default_rng(0), (100_000,))
+        >>> bool(abs(z).max() <= 2), round(float(z.std()), 2)
+        (True, 0.88)
+    """
+    z = rng.standard_normal(shape)
+    outside = np.abs(z) > 2
+    while outside.any():
+        z[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(z) > 2
+    return z
 
 
 @dataclass(frozen=True)
 class Initializer:
     """A named weight initializer with a multiplier on its standard deviation.
 
-    ``W ~ N(0, (multiplier * std(n_in, n_out))^2)``, biases zero.
+    ``W`` has mean 0 and standard deviation ``multiplier * std(n_in, n_out)``: a
+    normal, a truncated normal or a uniform distribution (see the module docs);
+    biases start at zero.
 
     Example:
         >>> init = Initializer.parse("he:0.5")
@@ -139,20 +182,33 @@ class Initializer:
 
     def __call__(
         self,
-        rng: np.random.Generator,
+        rng: Draws,
         in_features: int,
         out_features: int,
         dtype: Any = None,
     ) -> np.ndarray[Any, Any]:
-        """Draw a ``(in_features, out_features)`` weight matrix."""
+        """Draw a ``(in_features, out_features)`` weight matrix.
+
+        A legacy ``RandomState`` draws the course's ``(out_features, in_features)``
+        matrix, transposed (see the module docs).
+        """
         resolved = resolve_dtype(dtype)
         shape = (in_features, out_features)
         if self.name == "zeros":
             return np.zeros(shape, dtype=resolved)
         std = self.standard_deviation(in_features, out_features)
+        legacy = isinstance(rng, np.random.RandomState)
+        drawn = (out_features, in_features) if legacy else shape
+        if self.name in _UNIFORM:
+            limit = math.sqrt(3.0) * std
+            z = rng.uniform(-limit, limit, drawn)
+        elif self.name in _TRUNCATED:
+            z = truncated_normal(rng, drawn) * (std / TRUNCATED_STD)
+        else:
+            z = rng.standard_normal(drawn) * std
         # Drawn in float64 then cast, so float32 and float64 models start from the same
         # weights up to rounding.
-        return (rng.standard_normal(shape) * std).astype(resolved)
+        return (z.T if legacy else z).astype(resolved, order="C")
 
     def __str__(self) -> str:
         multiplier = f"{self.multiplier:g}"

@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .backend import Array, namespace, per_member
-from .backend.random import bernoulli
+from .backend import Array, Draws, namespace, per_member
+from .backend.random import LegacyKey, bernoulli
 from .initializers import Initializer
 
 LayerParams = dict[str, Array]
@@ -62,7 +62,7 @@ class Layer(abc.ABC):
             _register(LAYER_TYPES, cls)
 
     def build(
-        self, rng: np.random.Generator, in_features: int, dtype: Any
+        self, rng: Draws, in_features: int, dtype: Any
     ) -> tuple[LayerParams, LayerState, int]:
         """Create the parameters and state for ``in_features`` inputs."""
         return {}, {}, in_features
@@ -206,7 +206,7 @@ class Dense(Layer):
         _check_strength("l1", self.l1)
 
     def build(
-        self, rng: np.random.Generator, in_features: int, dtype: Any
+        self, rng: Draws, in_features: int, dtype: Any
     ) -> tuple[LayerParams, LayerState, int]:
         weights = Initializer.parse(self.init)(rng, in_features, self.units, dtype)
         params = {"W": weights}
@@ -252,7 +252,8 @@ class Dropout(Layer):
     """Inverted dropout: keep a unit with probability ``keep_prob``, scale up the kept.
 
     In training ``y = x * d / keep_prob`` with ``d ~ Bernoulli(keep_prob)`` drawn from
-    the explicit ``key`` (:mod:`nntune.backend.random`); the same mask is reused by
+    the explicit ``key`` (:mod:`nntune.backend.random`; a ``LegacyKey`` draws the
+    course's ``rand(units, examples) < keep_prob``); the same mask is reused by
     ``backward``. At inference it is the identity, so no rescaling is needed at test
     time. ``hyperparams={"keep_prob": ...}`` overrides ``keep_prob`` for one call, with
     a number or one value per member of a stacked population.
@@ -302,8 +303,10 @@ class Dropout(Layer):
                 "mask is reproducible."
             )
         xp = namespace(x)
-        # A stack of keys (K, 2) draws one mask per member over its own examples.
-        shape = tuple(x.shape)[len(key.shape) - 1 :]
+        # A stack of keys (K, 2) draws one mask per member over its own examples; the
+        # course's legacy stream (LegacyKey) draws for one model.
+        members = 0 if isinstance(key, LegacyKey) else len(key.shape) - 1
+        shape = tuple(x.shape)[members:]
         keep = bernoulli(key, keep_prob, shape)
         scale = xp.astype(keep, x.dtype) / per_member(keep_prob, keep)
         scale = xp.astype(scale, x.dtype)

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .backend import Array, namespace
+from .backend import Array, Draws, namespace
 from .layers import Cache, Hyperparams, Layer, LayerParams, LayerState, as_row
 
 
@@ -75,7 +75,7 @@ class BatchNorm(Layer):
             raise ValueError(f"BatchNorm eps must be > 0; got {self.eps!r} (try 1e-5).")
 
     def build(
-        self, rng: np.random.Generator, in_features: int, dtype: Any
+        self, rng: Draws, in_features: int, dtype: Any
     ) -> tuple[LayerParams, LayerState, int]:
         params = {
             "gamma": np.ones(in_features, dtype=dtype),
@@ -178,7 +178,7 @@ class Standardize(Layer):
     kind: ClassVar[str] = "standardize"
 
     def build(
-        self, rng: np.random.Generator, in_features: int, dtype: Any
+        self, rng: Draws, in_features: int, dtype: Any
     ) -> tuple[LayerParams, LayerState, int]:
         state = {
             "mean": np.zeros(in_features, dtype=dtype),

@@ -28,6 +28,10 @@ State: TypeAlias = dict[str, dict[str, Array]]
 
 Seed: TypeAlias = int | np.random.Generator | None
 
+Draws: TypeAlias = np.random.Generator | np.random.RandomState
+"""What a layer's ``build`` draws its weights from: a Generator, or a legacy RandomState
+drawing as the course's labs do (:mod:`nntune.initializers`)."""
+
 _NUMPY: Any = None  # NumPy's array-API namespace, made on first use (~0.25 s)
 _NUMPY_TYPES = frozenset({np.ndarray, np.float32, np.float64, np.int32, np.int64})
 

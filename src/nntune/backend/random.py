@@ -13,6 +13,14 @@ step to 1e-10, and a population member against its separate run.
 The mixing function is Wellons' ``lowbias32`` integer hash applied in counter mode
 (each element's index is hashed with the key), which passes the usual avalanche tests;
 it is meant for dropout masks and similar, not for cryptography.
+
+**The course's stream.** ``key(np.random.RandomState(1))`` is a :class:`LegacyKey`
+instead: it stands where a key goes (``fold_in`` and ``split`` return it as it is)
+and draws each mask, when asked, from the legacy generator on the host, as the
+course's labs do: ``rand(units, examples) < keep_prob`` per dropout layer in the
+order of the forward pass (the course's activations are ``(units, examples)``,
+nntune's their transpose). Those draws change the generator, so a step that uses
+one is not pure: it runs eagerly on NumPy (``fit`` refuses it on JAX).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import numpy as np
 
 from . import Array, namespace
 
-__all__ = ["bernoulli", "fold_in", "is_key", "key", "split", "uniform"]
+__all__ = ["LegacyKey", "bernoulli", "fold_in", "is_key", "key", "split", "uniform"]
 
 _GOLDEN = 0x9E3779B9
 _MIX1 = 0x7FEB352D
@@ -55,16 +63,50 @@ def _mix(xp: Any, x: Array) -> Array:
     return x ^ (x >> _constant(xp, 16))
 
 
+class LegacyKey:
+    """A legacy ``numpy.random.RandomState`` where a key goes: the course's draws.
+
+    Each :meth:`bernoulli` draws from the generator, changing it (see the module
+    docs); ``fold_in`` and ``split`` return the key itself.
+
+    Example:
+        >>> import numpy as np
+        >>> mask = LegacyKey(np.random.RandomState(1)).bernoulli(0.5, (3, 2))
+        >>> expected = np.random.RandomState(1).rand(2, 3).T < 0.5  # the course's
+        >>> bool((mask == expected).all())
+        True
+    """
+
+    def __init__(self, generator: np.random.RandomState) -> None:
+        self.generator = generator
+
+    def bernoulli(self, probability: Any, shape: tuple[int, ...]) -> Array:
+        """``rand(*reversed(shape)).T < probability``: a mask of ``shape`` rows."""
+        if len(shape) != 2:
+            raise ValueError(
+                f"the course's legacy stream draws masks for one model, shape "
+                f"(examples, units); got shape {shape} (a population?). Give an "
+                "integer seed to train a population."
+            )
+        drawn = self.generator.rand(shape[1], shape[0]).T  # the course's layout
+        return drawn < probability
+
+    def __repr__(self) -> str:
+        return f"LegacyKey({self.generator!r})"
+
+
 def key(seed: Any, xp: Any = np) -> Array:
     """Return the key of an integer ``seed`` (any size; negative seeds too).
 
+    A legacy ``numpy.random.RandomState`` gives a :class:`LegacyKey` (NumPy only).
+
     Args:
-        seed: the run's seed.
+        seed: the run's seed, or the course's ``RandomState``.
         xp: the array namespace to create the key in (NumPy by default; pass
             ``jax.numpy`` for a JAX key).
 
     Raises:
-        TypeError: if ``seed`` is not an integer.
+        TypeError: if ``seed`` is not an integer (or a RandomState, on NumPy).
 
     Example:
         >>> key(0).dtype, key(0).shape
@@ -72,10 +114,13 @@ def key(seed: Any, xp: Any = np) -> Array:
         >>> bool((key(7) == key(7)).all()), bool((key(7) == key(8)).all())
         (True, False)
     """
+    numpy = getattr(xp, "__name__", "") in ("numpy", "array_api_compat.numpy")
+    if isinstance(seed, np.random.RandomState) and numpy:
+        return LegacyKey(seed)
     if isinstance(seed, bool) or not isinstance(seed, Integral):
         raise TypeError(
-            f"a random key is made from an integer seed; got {seed!r}. Pass e.g. "
-            "seed=0."
+            f"a random key is made from an integer seed (or, on NumPy, the course's "
+            f"numpy.random.RandomState); got {seed!r}. Pass e.g. seed=0."
         )
     words = np.random.SeedSequence(int(seed) % 2**128).generate_state(2, np.uint32)
     return xp.asarray(words, dtype=xp.uint32)
@@ -107,6 +152,8 @@ def fold_in(value: Array, data: Any) -> Array:
         >>> bool((fold_in(k, 1) == fold_in(k, 2)).any())
         False
     """
+    if isinstance(value, LegacyKey):
+        return value
     xp = namespace(value)
     first, second = _words(value)
     number = xp.astype(xp.asarray(data), xp.uint32)
@@ -124,6 +171,8 @@ def split(value: Array, count: int = 2) -> list[Array]:
         >>> bool((a == b).all())
         False
     """
+    if isinstance(value, LegacyKey):
+        return [value] * count
     return [fold_in(value, 2**31 + index) for index in range(count)]
 
 
@@ -170,6 +219,8 @@ def bernoulli(value: Array, probability: Any, shape: tuple[int, ...]) -> Array:
         >>> round(float(mask.mean()), 2)
         0.8
     """
+    if isinstance(value, LegacyKey):
+        return value.bernoulli(probability, tuple(shape))
     xp = namespace(value)
     u = uniform(value, tuple(shape), xp.float32)
     if getattr(probability, "ndim", 0):

@@ -1,13 +1,16 @@
-"""Readers and writers of NumPy ``.npy``/``.npz`` and HDF5 files (named arrays).
+"""Readers and writers of NumPy ``.npy``/``.npz``, HDF5 and MATLAB ``.mat`` files.
 
-``.npz`` and HDF5 files hold named arrays: features ``X`` and labels ``y`` by default,
-or the course's ``train_set_x``/``train_set_y`` with ``list_classes``. Images keep
+``.npz``, HDF5 and ``.mat`` files hold named arrays: features ``X`` and labels ``y``
+by default, or the course's ``train_set_x``/``train_set_y`` with ``list_classes``,
+or the regularization lab's ``Xval``/``yval`` (``data.mat``) when named. Images keep
 their shape in the file; :mod:`nntune.data.io` flattens them to rows. NumPy files are
-read with ``allow_pickle=False``; h5py is imported only when HDF5 is used.
+read with ``allow_pickle=False`` (and ``.mat`` files never unpickle); h5py and SciPy
+(``.mat``, MATLAB's formats up to 7.2) are imported only when their format is used.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 from pathlib import Path
 from typing import Any
@@ -128,6 +131,8 @@ def _partner(source: Path, key: str) -> str:
         return partners[key]
     if key[-2:] in ("_x", "_y"):
         return key[:-1] + ("y" if key[-1] == "x" else "x")
+    if key[:1] in partners:  # the regularization lab's Xval and yval
+        return partners[key[0]] + key[1:]
     raise ValueError(
         f"{source}: cannot tell the partner of array {key!r}; pass both x_key= and "
         "y_key=."
@@ -238,4 +243,49 @@ def write_hdf5(data: Dataset, target: str, x_key: str, y_key: str) -> bytes:
             folder = y_key.rpartition("/")[0]
             key = f"{folder}/list_classes" if folder else "list_classes"
             file.create_dataset(key, data=np.array(encoded))
+    return buffer.getvalue()
+
+
+# MATLAB -------------------------------------------------------------------------------
+
+
+def read_mat(
+    source: Path, target: Any, x_key: str | None, y_key: str | None
+) -> RawData:
+    """Named matrices (``X``/``y``, or ``x_key``/``y_key``), optional class names.
+
+    The course's regularization lab stores examples as rows, ``X`` of shape ``(m,
+    2)`` and ``y`` of shape ``(m, 1)``, and the dev set as ``Xval``/``yval``: the
+    lab transposes them to its columns, nntune keeps the rows.
+    """
+    sio = importlib.import_module("scipy.io")  # SciPy comes with scikit-learn
+
+    try:
+        with source.open("rb") as file:
+            arrays = sio.loadmat(file)
+    except Exception as error:
+        raise unreadable(source, "a MATLAB .mat file", error) from None
+    names = [name for name in arrays if not name.startswith("__")]
+    x_key, y_key = pick_keys(source, names, x_key, y_key)
+    classes = _class_names(names, y_key)
+    found = _mat_text(arrays[classes]) if classes else None
+    return RawData(arrays[x_key], arrays[y_key], found, x_key, y_key)
+
+
+def _mat_text(values: Any) -> tuple[str, ...]:
+    """Class names from a cell array of strings or a (space-padded) char matrix."""
+    array = np.asarray(values)
+    if array.dtype == object:
+        return tuple("".join(np.asarray(item).ravel().tolist()) for item in array.flat)
+    return tuple(name.rstrip(" ") for name in _decode(array))
+
+
+def write_mat(data: Dataset, target: str, x_key: str, y_key: str) -> bytes:
+    """Matrices ``X`` (images keep their shape), ``y`` and a ``class_names`` cell."""
+    sio = importlib.import_module("scipy.io")
+    arrays: dict[str, Any] = {x_key: _shaped(data), y_key: data.y}
+    if data.class_names:
+        arrays["class_names"] = np.array(data.class_names, dtype=object)
+    buffer = io.BytesIO()
+    sio.savemat(buffer, arrays)
     return buffer.getvalue()

@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import Draws
+
 
 def minibatch_indices(
-    m: int, batch_size: int, rng: np.random.Generator | None, min_last: int = 1
+    m: int, batch_size: int, rng: Draws | None, min_last: int = 1
 ) -> Iterator[np.ndarray[Any, Any] | slice]:
     """Yield index arrays of mini-batches of ``m`` examples.
 
@@ -18,7 +20,9 @@ def minibatch_indices(
     Otherwise the examples are shuffled with ``rng`` and cut into ``ceil(m /
     batch_size)`` batches, the last one smaller when ``batch_size`` does not divide
     ``m``; a last batch smaller than ``min_last`` joins the one before it (batch
-    normalization needs at least 2 examples to estimate a variance).
+    normalization needs at least 2 examples to estimate a variance). The order is
+    ``rng.permutation(m)``: with a legacy RandomState, that of the course's
+    ``random_mini_batches``.
 
     Raises:
         ValueError: if ``batch_size < 1``.

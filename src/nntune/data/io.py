@@ -1,4 +1,4 @@
-"""Read and write labelled data sets: CSV, Parquet, NumPy ``.npy``/``.npz``, HDF5.
+"""Read and write labelled data sets: CSV, Parquet, NumPy, HDF5 and MATLAB files.
 
 =============  ===============================================================  =======
 suffix         layout                                                           extra
@@ -12,6 +12,8 @@ suffix         layout                                                           
 ``.h5``        datasets ``X`` and ``y`` (or ``x_key``/``y_key``, or the one     data
 ``.hdf5``      ``*_x``/``*_y`` pair, e.g. the course's ``train_set_x`` and
                ``train_set_y``), optional ``list_classes`` (bytes)
+``.mat``       MATLAB matrices ``X`` and ``y`` (or ``x_key``/``y_key``, e.g.      --
+               the course's ``Xval``/``yval``), optional ``class_names`` (cell)
 =============  ===============================================================  =======
 
 Images (``X`` of shape ``(N, H, W[, C])`` in ``.npz``/HDF5) are flattened to rows of
@@ -39,9 +41,11 @@ import numpy as np
 from .._files import atomic_write_bytes
 from .array_formats import (
     read_hdf5,
+    read_mat,
     read_npy,
     read_npz,
     write_hdf5,
+    write_mat,
     write_npy,
     write_npz,
 )
@@ -67,6 +71,7 @@ FORMATS: dict[str, Format] = {
     ".npz": Format("NumPy .npz", read_npz, write_npz, True),
     ".h5": Format("HDF5", read_hdf5, write_hdf5, True),
     ".hdf5": Format("HDF5", read_hdf5, write_hdf5, True),
+    ".mat": Format("MATLAB .mat", read_mat, write_mat, True),
 }
 """Supported suffixes (lower case) and their readers and writers."""
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._validation import check_real
 from ..backend import Array, Params, State, namespace
 from ..backend.random import key as random_key
@@ -64,7 +66,7 @@ class TrainState(NamedTuple):
         cls,
         model: Sequential,
         optimizer: GradientTransformation,
-        seed: int = 0,
+        seed: int | np.random.RandomState = 0,
         hyperparams: Mapping[str, Any] | None = None,
     ) -> TrainState:
         """The starting state of ``model`` (initialised) trained by ``optimizer``.
@@ -72,7 +74,9 @@ class TrainState(NamedTuple):
         Args:
             model: an initialised model; its ``params`` and ``state`` are the start.
             optimizer: the gradient transformation whose state is created.
-            seed: the seed of the run's random key (dropout masks).
+            seed: the seed of the run's random key (dropout masks); a legacy
+                ``numpy.random.RandomState`` is the course's stream, a
+                :class:`~nntune.backend.random.LegacyKey` (NumPy only).
             hyperparams: optional model-level values (``l2``, ``l1``, ``keep_prob``)
                 held as arrays, so that they can change mid-run.
 
