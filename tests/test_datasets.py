@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import (
     load_breast_cancer,
+    load_diabetes,
     load_iris,
     load_wine,
     make_blobs,
@@ -34,13 +35,28 @@ EXPECTED = {
     "spiral": (300, 2, "multiclass", ("0", "1", "2")),
     "wine": (178, 13, "multiclass", ("class_0", "class_1", "class_2")),
 }
+REGRESSION = {"diabetes": (442, 10, "regression", ())}
 FIXED = sorted(set(DATASETS) - set(GENERATED))
 
 
 def test_list():
-    assert list_datasets() == sorted(EXPECTED)
+    assert list_datasets() == sorted([*EXPECTED, *REGRESSION])
     assert list_datasets() == sorted(DATASETS)
-    assert FIXED == ["breast_cancer", "digits", "iris", "wine"]
+    assert FIXED == ["breast_cancer", "diabetes", "digits", "iris", "wine"]
+
+
+def test_diabetes_is_scikit_learns_regression_set():
+    bunch = load_diabetes()
+    data = load_dataset("diabetes")
+    np.testing.assert_array_equal(data.X, bunch.data)
+    np.testing.assert_array_equal(data.y, bunch.target)  # float targets, not codes
+    assert data.y.dtype == np.float64
+    assert (data.task, data.class_names, data.n_classes) == ("regression", (), 0)
+    assert data.feature_names == tuple(bunch.feature_names)
+    small = load_dataset("diabetes", n_samples=50, seed=2)
+    assert small.task == "regression"
+    assert small.y.dtype == np.float64
+    assert small.feature_names == data.feature_names
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -281,7 +297,7 @@ def test_datasets_command_json_end_to_end():
     rows = json.loads(result.stdout)["datasets"]
     assert [row["name"] for row in rows] == list_datasets()
     for row in rows:
-        n, d, task, class_names = EXPECTED[row["name"]]
+        n, d, task, class_names = {**EXPECTED, **REGRESSION}[row["name"]]
         assert row == {
             "name": row["name"],
             "task": task,

@@ -55,6 +55,7 @@ def test_the_guide_has_its_pages():
         "learning-rate-decay.md",
         "batch-norm.md",
         "softmax.md",
+        "regression.md",
         "tuning.md",
         "export.md",
         "estimators.md",

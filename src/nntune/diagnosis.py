@@ -26,72 +26,14 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._files import read_json, read_toml
-from .remedies import (
-    UNHEALTHY,
-    Recommendation,
-    Run,
-    as_dicts,
-    describe_run,
-    format_remedies,
-    recommend,
-)
+from .bias_variance import Diagnosis, Levels, Measure, Thresholds, assess
+from .remedies import Run, describe_run
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    """How large (as a fraction of examples) each gap must be to count as "high"."""
-
-    bias: float = 0.02
-    variance: float = 0.02
-    data_mismatch: float = 0.02
-    dev_overfit: float = 0.02
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if not (isinstance(value, int | float) and 0 <= value < 1):
-                raise ValueError(
-                    f"the {name} threshold must be a fraction in [0, 1) such as 0.02 "
-                    f"(2 percentage points); got {value!r}."
-                )
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """Errors, the gaps between them, the verdict and what to do next."""
-
-    human_error: float
-    train_error: float
-    dev_error: float
-    train_dev_error: float | None
-    test_error: float | None
-    avoidable_bias: float
-    variance: float
-    data_mismatch: float | None
-    dev_overfit: float | None
-    verdict: str
-    problems: tuple[str, ...]
-    recommendations: tuple[Recommendation, ...]
-    thresholds: Thresholds
-    explanation: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable summary."""
-        document = asdict(self)
-        document["problems"] = list(self.problems)
-        document["explanation"] = list(self.explanation)
-        document["recommendations"] = as_dicts(self.recommendations)
-        return document
-
-    def __str__(self) -> str:
-        lines = [f"Verdict: {self.verdict}"]
-        lines.extend(f"  {line}" for line in self.explanation)
-        lines.extend(format_remedies(as_dicts(self.recommendations)))
-        return "\n".join(lines)
+__all__ = ["Diagnosis", "Thresholds", "diagnose", "diagnose_metrics", "diagnose_run"]
 
 
 def _check_error(name: str, value: float | None) -> None:
@@ -155,159 +97,25 @@ def diagnose(
         ("test_error", test_error),
     ):
         _check_error(name, value)
-    limits = thresholds or Thresholds()
-    sizes = examples or {}
-    rates = {
-        "train": train_error,
-        "train_dev": train_dev_error,
-        "dev": dev_error,
-        "test": test_error,
-    }
+    levels = Levels(human_error, train_error, dev_error, train_dev_error, test_error)
+    return assess(
+        levels,
+        thresholds or Thresholds(),
+        Measure("error", _percent, _rate_margin),
+        examples=examples,
+        settings=settings,
+        run=run,
+        gradient_health=gradient_health,
+    )
 
-    def noise(*names: str) -> float:
-        # 95% half-width of a difference of independent error rates (0 if unknown).
-        variance = 0.0
-        for name in names:
-            n, rate = sizes.get(name), rates.get(name)
-            if n and rate is not None:
-                variance += max(rate * (1 - rate), 0.5 / n) / n
-        return 1.96 * math.sqrt(variance)
 
-    # Rounded so that 0.10 - 0.08 is 0.02, not 0.020000000000000004.
-    bias = round(train_error - human_error, 12)
-    reference = train_dev_error if train_dev_error is not None else dev_error
-    variance = round(reference - train_error, 12)
-    mismatch = (
-        round(dev_error - train_dev_error, 12) if train_dev_error is not None else None
-    )
-    overfit = round(test_error - dev_error, 12) if test_error is not None else None
-    margins = {
-        "bias": noise("train"),
-        "variance": noise(
-            "train", "train_dev" if train_dev_error is not None else "dev"
-        ),
-        "data mismatch": noise("train_dev", "dev"),
-        "dev overfit": noise("dev", "test"),
-    }
-    high_bias = bias > max(limits.bias, margins["bias"])
-    high_variance = variance > max(limits.variance, margins["variance"])
-    high_mismatch = mismatch is not None and mismatch > max(
-        limits.data_mismatch, margins["data mismatch"]
-    )
-    high_overfit = overfit is not None and overfit > max(
-        limits.dev_overfit, margins["dev overfit"]
-    )
-    if high_bias and high_variance:
-        verdict = "high bias and high variance"
-    elif high_bias:
-        verdict = "high bias"
-    elif high_variance:
-        verdict = "high variance"
-    elif high_mismatch:
-        verdict = "data mismatch"
-    else:
-        verdict = "fine"
-    problems = [
-        name
-        for name, high in (
-            ("high bias", high_bias),
-            ("high variance", high_variance),
-            ("data mismatch", high_mismatch),
-            ("overfit to the dev set", high_overfit),
-        )
-        if high
-    ]
-    gaps = {
-        "high bias": bias,
-        "high variance": variance,
-        "data mismatch": mismatch or 0.0,
-        "overfit to the dev set": overfit or 0.0,
-    }
-    problems.sort(key=lambda name: -gaps[name])  # the biggest problem first
-    recommendations = recommend(problems, settings, run, gradient_health)
-    if gradient_health is not None and gradient_health[0] in UNHEALTHY:
-        problems.insert(0, f"gradients {gradient_health[0]}")
-    explanation = _explain(
-        margins,
-        human_error,
-        train_error,
-        dev_error,
-        train_dev_error,
-        test_error,
-        bias,
-        variance,
-        mismatch,
-        overfit,
-        limits,
-    )
-    return Diagnosis(
-        human_error,
-        train_error,
-        dev_error,
-        train_dev_error,
-        test_error,
-        bias,
-        variance,
-        mismatch,
-        overfit,
-        verdict,
-        tuple(problems),
-        recommendations,
-        limits,
-        tuple(explanation),
-    )
+def _rate_margin(rate: float, n: int) -> float:
+    """95% half-width of an error rate measured on ``n`` examples."""
+    return 1.96 * math.sqrt(max(rate * (1 - rate), 0.5 / n) / n)
 
 
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
-
-
-def _explain(
-    margins: dict[str, float],
-    human: float,
-    train: float,
-    dev: float,
-    train_dev: float | None,
-    test: float | None,
-    bias: float,
-    variance: float,
-    mismatch: float | None,
-    overfit: float | None,
-    limits: Thresholds,
-) -> list[str]:
-    def judge(name: str, gap: float, limit: float) -> str:
-        margin = margins[name]
-        if gap > max(limit, margin):
-            word = "high"
-        elif gap > limit:
-            word = f"within the ±{_percent(margin)} sampling noise: more data to tell"
-        else:
-            word = "low"
-        return f"{word}; high above {_percent(max(limit, margin))}"
-
-    reference = (
-        f"dev error {_percent(dev)}"
-        if train_dev is None
-        else f"train-dev error {_percent(train_dev)}"
-    )
-    lines = [
-        f"avoidable bias = training error {_percent(train)} - human-level error "
-        f"{_percent(human)} = {_percent(bias)} ({judge('bias', bias, limits.bias)})",
-        f"variance = {reference} - training error {_percent(train)} = "
-        f"{_percent(variance)} ({judge('variance', variance, limits.variance)})",
-    ]
-    if train_dev is not None and mismatch is not None:
-        lines.append(
-            f"data mismatch = dev error {_percent(dev)} - train-dev error "
-            f"{_percent(train_dev)} = {_percent(mismatch)} "
-            f"({judge('data mismatch', mismatch, limits.data_mismatch)})"
-        )
-    if test is not None and overfit is not None:
-        lines.append(
-            f"dev overfit = test error {_percent(test)} - dev error {_percent(dev)} = "
-            f"{_percent(overfit)} ({judge('dev overfit', overfit, limits.dev_overfit)})"
-        )
-    return lines
 
 
 def diagnose_run(
@@ -318,11 +126,15 @@ def diagnose_run(
 ) -> Diagnosis:
     """Diagnose a run directory written by ``nntune train``.
 
-    Its metrics, settings and history are read; the remedies are commands for it.
+    Its metrics, settings and history are read; the remedies are commands for it. A
+    regression run is diagnosed from its RMSEs
+    (:func:`nntune.regression_diagnosis.diagnose_regression`): ``human_error`` is
+    then a human-level RMSE in the target's units, and the thresholds fractions of
+    the training targets' standard deviation.
 
     Raises:
-        ValueError: if the folder has no metrics.json, or the run is a regression
-            (which has costs, not error rates).
+        ValueError: if the folder has no metrics.json, or no train and dev
+            accuracy (RMSE for a regression).
     """
     folder = Path(run_dir)
     try:
@@ -334,39 +146,75 @@ def diagnose_run(
         ) from None
     if not isinstance(metrics, dict):
         raise ValueError(f"{folder / 'metrics.json'} must hold a JSON object.")
-    if any("accuracy" not in metrics.get(name, {}) for name in ("train", "dev")):
-        raise ValueError(
-            f"the run in {folder} has no train and dev accuracy (a regression, or no "
-            "dev set): pass --train-error and --dev-error in your own error measure."
-        )
     settings: dict[str, Any] = {}
     run = None
     config = folder / "config.toml"
     if config.exists():
         settings = read_toml(config)
         run = describe_run(folder, settings, metrics, _train_costs(folder))
-    test = metrics.get("test", {}).get("accuracy")
-    train_dev = metrics.get("train_dev", {}).get("accuracy")
-    examples = {
-        name: int(metrics[name]["examples"])
-        for name in ("train", "train_dev", "dev", "test")
-        if isinstance(metrics.get(name), dict) and "examples" in metrics[name]
+    found = diagnose_metrics(
+        metrics,
+        settings=settings,
+        run=run,
+        human_error=human_error,
+        thresholds=thresholds,
+    )
+    if found is None:
+        key = "rmse" if metrics.get("task") == "regression" else "accuracy"
+        raise ValueError(
+            f"the run in {folder} has no train and dev {key} (no dev set, or a run of "
+            "an older nntune): pass --train-error and --dev-error in your own error "
+            "measure."
+        )
+    return found
+
+
+def diagnose_metrics(
+    metrics: dict[str, Any],
+    *,
+    settings: dict[str, Any],
+    run: Run | None,
+    human_error: float = 0.0,
+    thresholds: Thresholds | None = None,
+) -> Diagnosis | None:
+    """Diagnose a run from its metrics (as ``metrics.json`` holds them).
+
+    Error rates are ``1 - accuracy``; a regression's are its RMSEs. None when the
+    train or dev measure is missing (no dev set).
+    """
+    regression = metrics.get("task") == "regression"
+    key = "rmse" if regression else "accuracy"
+    if any(key not in (metrics.get(name) or {}) for name in ("train", "dev")):
+        return None
+
+    def level(name: str) -> Any:
+        value = (metrics.get(name) or {}).get(key)
+        return value if value is None or regression else 1 - value
+
+    health = (metrics.get("gradient_health") or {}).get("final") or {}
+    given: dict[str, Any] = {
+        f"{name}_error": level(name) for name in ("train", "dev", "train_dev", "test")
     }
-    health = metrics.get("gradient_health", {}).get("final") or {}
-    return diagnose(
-        examples=examples,
-        gradient_health=(health["verdict"], list(health.get("suggestions", [])))
-        if "verdict" in health
-        else None,
-        train_error=1 - metrics["train"]["accuracy"],
-        dev_error=1 - metrics["dev"]["accuracy"],
-        train_dev_error=None if train_dev is None else 1 - train_dev,
-        test_error=None if test is None else 1 - test,
+    given.update(
         human_error=human_error,
         thresholds=thresholds,
         settings=settings,
         run=run,
+        examples={
+            name: int(metrics[name]["examples"])
+            for name in ("train", "train_dev", "dev", "test")
+            if isinstance(metrics.get(name), dict) and "examples" in metrics[name]
+        },
+        gradient_health=(health["verdict"], list(health.get("suggestions", [])))
+        if "verdict" in health
+        else None,
     )
+    if regression:
+        from .regression_diagnosis import diagnose_regression
+
+        # Checked there: a run of an older nntune has no target_std.
+        return diagnose_regression(target_std=metrics.get("target_std"), **given)
+    return diagnose(**given)
 
 
 def _train_costs(folder: Path) -> list[Any]:

@@ -210,7 +210,7 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
             self._seed = self._draw_seed()
             config = self._config(self._seed)
             config.check_applicable()
-            model = build_model(config, self._dataset(X, targets, task), X)
+            model = build_model(config, self._dataset(X, targets, task), X, targets)
             keeper, state, self.dev_scores_ = _Continue(), None, None
         elif self._train_state is None:
             raise ValueError(
@@ -411,8 +411,12 @@ class NNRegressor(RegressorMixin, _NNEstimator):  # type: ignore[misc]
     """A fully connected network regressor (mean squared error), trained by nntune.
 
     ``y`` may have several columns (multi-output); predictions have one column per
-    target, raveled to ``(n,)`` when there is one, as in ``MLPRegressor``. Targets
-    are not scaled: wrap it in ``TransformedTargetRegressor`` when they are large.
+    target, raveled to ``(n,)`` when there is one, as in ``MLPRegressor``. The
+    network learns standardized targets (each column's mean and standard deviation
+    in ``fit``, or the first ``partial_fit`` call, are kept in the model's loss) and
+    predicts in the target's own units, so large targets need no
+    ``TransformedTargetRegressor``; ``loss_curve_`` is in standardized units (1 is
+    what predicting the mean costs). ``score`` is R², as scikit-learn's regressors.
     The arguments are those of :class:`NNClassifier`; ``dev_scores_`` holds the
     dev R² after each epoch, and ``n_outputs_`` the number of targets.
 
@@ -439,10 +443,11 @@ class NNRegressor(RegressorMixin, _NNEstimator):  # type: ignore[misc]
     def _dev_score(self, X_dev: Any, y_dev: Any) -> Callable[..., float]:
         def score(trainer: Trainer, logs: dict[str, Any]) -> float:
             x, _ = trainer.model.prepare(X_dev)
-            values = trainer.model.apply(
+            logits = trainer.model.apply(
                 trainer.params, trainer.state, x, training=False
-            )
-            return float(r2_score(y_dev, np.asarray(values[0]).reshape(y_dev.shape)))
+            )[0]
+            values = np.asarray(trainer.model.loss.predict(logits))
+            return float(r2_score(y_dev, values.reshape(y_dev.shape)))
 
         return score
 
@@ -452,5 +457,6 @@ class NNRegressor(RegressorMixin, _NNEstimator):  # type: ignore[misc]
 
     def predict(self, X: Any) -> np.ndarray[Any, Any]:
         """Predicted values in float64: ``(n,)`` for one target, else ``(n, k)``."""
-        values = self._logits(X)
+        logits = self._logits(X)  # checks that it is fitted first
+        values = np.asarray(self.model_.loss.predict(logits))
         return values[:, 0] if self.n_outputs_ == 1 else values

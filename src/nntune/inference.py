@@ -10,6 +10,7 @@ import numpy as np
 
 from .data.datasets import Dataset
 from .data.features import match_columns
+from .metrics.regression import regression_metrics
 from .model import Sequential
 from .serialization import load_model
 from .training import evaluate
@@ -103,7 +104,12 @@ def match_data(model: Sequential, data: Dataset) -> tuple[Dataset, str | None]:
 
 
 def evaluate_model(model: Sequential, data: Dataset) -> dict[str, Any]:
-    """Cost, accuracy and confusion matrix (rows: true class) on ``data``."""
+    """Cost, accuracy and confusion matrix (rows: true class) on ``data``.
+
+    A regression model gets ``mean_squared_error``, RMSE, MAE and R² in the
+    target's units instead (:func:`~nntune.metrics.regression.regression_metrics`);
+    its cost is in the standardized units it was trained in.
+    """
     data, note = match_data(model, data)
     labels = _model_labels(model, data)
     x, targets = model.prepare(data.X, labels)
@@ -112,7 +118,10 @@ def evaluate_model(model: Sequential, data: Dataset) -> dict[str, Any]:
     if note is not None:
         result["notes"] = [note]
     if model.loss.task == "regression":
-        result["mean_squared_error"] = cost
+        values = np.asarray(model.predict(data.X), dtype=np.float64)
+        residual = values - np.asarray(labels, dtype=np.float64).reshape(values.shape)
+        result["mean_squared_error"] = float(np.mean(residual**2))
+        result.update(regression_metrics(labels, values))
     if accuracy is None:
         return result
     names = class_names(model)
@@ -166,7 +175,8 @@ def predict(model: Sequential, X: Any) -> tuple[np.ndarray[Any, Any], Any]:
     """
     logits = np.asarray(model.logits(X))
     check_finite_outputs(model, logits)
-    if model.loss.task == "regression":
-        return (logits[:, 0] if logits.shape[1] == 1 else logits), None
+    if model.loss.task == "regression":  # in the target's units
+        values = np.asarray(model.loss.predict(logits))
+        return (values[:, 0] if values.shape[1] == 1 else values), None
     names = np.array(class_names(model))
     return names[np.asarray(model.predict(X))], np.asarray(model.predict_proba(X))

@@ -9,7 +9,8 @@ activation into the loss avoids ``log(0)`` and overflow for large logits:
 - SoftmaxCrossEntropy: ``J = -mean_rows(sum(y * log_softmax(z)))``,
   ``dJ/dz = (softmax(z) - y) / m``;
 - MeanSquaredError: ``J = mean((z - y)^2)`` over all ``m * k`` entries,
-  ``dJ/dz = 2 (z - y) / (m k)``.
+  ``dJ/dz = 2 (z - y) / (m k)``; ``y`` may be the standardized targets, whose
+  statistics the loss keeps to give predictions in the target's units.
 
 So the course's ``dZ = Y_hat - Y`` appears divided by ``m`` because the cost is a mean.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -77,15 +79,24 @@ class Loss(abc.ABC):
         """Return the JSON-serializable config of this loss."""
         return {"kind": self.kind}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        """Rebuild the loss from :meth:`config` (a loss without options: ``cls()``)."""
+        return cls()
+
 
 def loss_from_config(config: dict[str, Any]) -> Loss:
-    """Rebuild a loss from its config (``{"kind": ...}``)."""
+    """Rebuild a loss from its config (``{"kind": ...}`` and its options).
+
+    Raises:
+        ValueError: for an unknown kind or options the loss refuses.
+    """
     kind = config.get("kind") if isinstance(config, dict) else None
     if kind not in LOSS_TYPES:
         raise ValueError(
             f"unknown loss {config!r}; expected a kind among {sorted(LOSS_TYPES)}."
         )
-    return LOSS_TYPES[str(kind)]()
+    return LOSS_TYPES[str(kind)].from_config(config)
 
 
 def _as_labels(y: Any) -> np.ndarray[Any, Any]:
@@ -224,16 +235,83 @@ class SoftmaxCrossEntropy(Loss):
 class MeanSquaredError(Loss):
     """Mean squared error over all entries, with an identity output.
 
+    With ``target_mean`` and ``target_scale`` (one value per output; see
+    :meth:`standardized`) the network learns standardized targets: the loss is the
+    mean squared error of ``z`` against ``(y - target_mean) / target_scale``, and
+    :meth:`predict` returns ``z * target_scale + target_mean``, in the target's own
+    units. The cost is then in standardized units: the error relative to the
+    targets' spread (a cost of 1 is what predicting the mean scores).
+
     Example:
         >>> import numpy as np
         >>> cost, dz = MeanSquaredError().value_and_grad(
         ...     np.array([[1.0], [3.0]]), np.array([[0.0], [0.0]]))
         >>> float(cost), dz.ravel().tolist()  # (1 + 9) / 2; 2 (z - y) / 2
         (5.0, [1.0, 3.0])
+        >>> loss = MeanSquaredError.standardized(np.array([100.0, 300.0]))
+        >>> loss.target_mean, loss.target_scale  # mean 200, standard deviation 100
+        ((200.0,), (100.0,))
+        >>> loss.prepare_targets([400.0], 1, "float64").tolist()
+        [[2.0]]
+        >>> loss.predict(np.array([[2.0]])).tolist()
+        [[400.0]]
     """
 
     kind: ClassVar[str] = "mean_squared_error"
     task: ClassVar[str] = "regression"
+    target_mean: tuple[float, ...] | None = None
+    """The training targets' mean of each output (None: targets used as given)."""
+    target_scale: tuple[float, ...] | None = None
+    """The training targets' standard deviation of each output (1 where constant)."""
+
+    def __post_init__(self) -> None:
+        mean, scale = self.target_mean, self.target_scale
+        if mean is None and scale is None:
+            return
+        given = f"target_mean={mean!r}, target_scale={scale!r}"
+        try:
+            means = tuple(_number(v) for v in mean or ())
+            scales = tuple(_number(v) for v in scale or ())
+        except TypeError:
+            means, scales = (), ()
+        if (
+            not means
+            or len(means) != len(scales)
+            or not all(math.isfinite(v) for v in means + scales)
+            or not all(v > 0 for v in scales)
+        ):
+            raise ValueError(
+                f"MeanSquaredError got {given}; expected two sequences of finite "
+                "numbers of the same length, one per output, the scales > 0. Use "
+                "MeanSquaredError.standardized(y_train) to compute them."
+            )
+        object.__setattr__(self, "target_mean", means)
+        object.__setattr__(self, "target_scale", scales)
+
+    @classmethod
+    def standardized(cls, y: Any) -> MeanSquaredError:
+        """The loss that standardizes targets with the statistics of ``y`` (training).
+
+        Each output's mean and standard deviation (population, ``ddof=0``) are taken
+        in float64; a constant output gets a scale of 1.
+
+        Raises:
+            ValueError: for targets that are not finite numbers of shape ``(m,)`` or
+                ``(m, k)``, ``m >= 1``.
+        """
+        values = to_numpy(y)
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.ndim != 2 or not values.shape[0] or values.dtype.kind not in "iufb":
+            raise ValueError(
+                f"standardized needs numeric training targets of shape (m,) or (m, k) "
+                f"with m >= 1; got shape {to_numpy(y).shape} and dtype {values.dtype}."
+            )
+        _check_finite(values, "regression targets")
+        values = values.astype(np.float64)
+        scale = values.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        return cls(tuple(values.mean(axis=0).tolist()), tuple(scale.tolist()))
 
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
         xp = namespace(logits, targets)
@@ -242,7 +320,12 @@ class MeanSquaredError(Loss):
         return xp.sum(residual * residual, axis=(-2, -1)) / count, 2 * residual / count
 
     def link(self, logits: Array) -> Array:
-        return logits
+        """The values in the target's units: ``z * target_scale + target_mean``."""
+        if self.target_mean is None or self.target_scale is None:
+            return logits
+        xp = namespace(logits)
+        scale = xp.asarray(self.target_scale, dtype=logits.dtype)
+        return logits * scale + xp.asarray(self.target_mean, dtype=logits.dtype)
 
     def prepare_targets(self, y: Any, n_outputs: int, dtype: Any) -> Array:
         values = to_numpy(y)
@@ -256,7 +339,44 @@ class MeanSquaredError(Loss):
         if values.dtype.kind not in "iufb":
             raise ValueError(f"regression targets must be numeric; got {values.dtype}.")
         _check_finite(values, "regression targets")
-        return values.astype(dtype)
+        if self.target_mean is None or self.target_scale is None:
+            return values.astype(dtype)
+        if len(self.target_mean) != n_outputs:
+            raise ValueError(
+                f"the loss standardizes {len(self.target_mean)} target(s) but the "
+                f"model has {n_outputs} output unit(s); build the loss from targets "
+                "with one column per output."
+            )
+        mean, scale = np.asarray(self.target_mean), np.asarray(self.target_scale)
+        return ((values.astype(np.float64) - mean) / scale).astype(dtype)
+
+    def config(self) -> dict[str, Any]:
+        if self.target_mean is None or self.target_scale is None:
+            return {"kind": self.kind}
+        return {
+            "kind": self.kind,
+            "target_mean": list(self.target_mean),
+            "target_scale": list(self.target_scale),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        mean, scale = config.get("target_mean"), config.get("target_scale")
+        if not all(value is None or isinstance(value, list) for value in (mean, scale)):
+            raise ValueError(
+                f"the loss's target_mean and target_scale must be lists of numbers; "
+                f"got {mean!r} and {scale!r}. The config is damaged; re-save the model."
+            )
+        return cls(
+            None if mean is None else tuple(mean),
+            None if scale is None else tuple(scale),
+        )
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _check_lambda(name: str, strength: Any) -> None:

@@ -50,6 +50,8 @@ def evaluate(
     """Evaluate the model of RUN_DIR on labelled data: cost, accuracy, confusion.
 
     The model standardizes its inputs itself, with the training set's statistics.
+    A regression shows RMSE, MAE and R² in the target's units (its cost is in the
+    standardized units it was trained in).
     """
     from ..data.datasets import DATASETS
     from ..experiment.trial import TrainConfig, load_data
@@ -87,6 +89,10 @@ def _print_evaluation(result: dict[str, Any]) -> None:
     line = f"{result['examples']} examples, cost {result['cost']:.4f}"
     if "accuracy" in result:
         line += f", accuracy {result['accuracy']:.4f}"
+    if "r2" in result:  # a regression: in the target's units
+        line += " (standardized targets)"
+        line += f", RMSE {result['rmse']:.4g}, MAE {result['mae']:.4g}"
+        line += f", R² {result['r2']:.4f}"
     console.print(line)
     if "confusion_matrix" in result:
         table = Table(title="Confusion matrix (rows: true class, columns: predicted)")

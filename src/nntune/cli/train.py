@@ -277,25 +277,38 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ValueError(f"config file {path} cannot be read: {error}") from None
 
 
+_REGRESSION_COLUMNS = (
+    ("rmse", "RMSE", ".4g"),
+    ("mae", "MAE", ".4g"),
+    ("r2", "R²", ".4f"),
+)
+"""A regression's metrics in the summary: key, header, format (target units)."""
+
+
 def _print_summary(metrics: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    regression = metrics.get("task") == "regression"
     table = Table(title=f"Run {metrics['run_dir']}")
     table.add_column("set")
     table.add_column("examples", justify="right")
-    table.add_column("cost", justify="right")
-    table.add_column("accuracy", justify="right")
+    table.add_column("cost (standardized)" if regression else "cost", justify="right")
+    shown = _REGRESSION_COLUMNS if regression else (("accuracy", "accuracy", ".4f"),)
+    for _, header, _ in shown:
+        table.add_column(header, justify="right")
     for name in ("train", "train_dev", "dev", "test"):
         if name in metrics:
             row = metrics[name]
-            accuracy = row.get("accuracy")
             label = "test (final)" if name == "test" else name
             table.add_row(
                 label,
                 str(row["examples"]),
                 f"{row['cost']:.4f}",
-                "" if accuracy is None else f"{accuracy:.4f}",
+                *(
+                    "" if row.get(key) is None else format(row[key], style)
+                    for key, _, style in shown
+                ),
             )
     console = Console()
     console.print(table)
@@ -310,8 +323,9 @@ def _print_summary(metrics: dict[str, Any]) -> None:
     )
     diagnosis = metrics.get("diagnosis")
     if diagnosis:
+        error = "RMSE" if regression else "error"
         console.print(
-            "Diagnosis (human-level error taken as 0; `nntune diagnose RUN "
+            f"Diagnosis (human-level {error} taken as 0; `nntune diagnose RUN "
             f"--human-error E` refines it): [bold]{diagnosis['verdict']}[/]"
         )
         from .diagnose import print_remedies

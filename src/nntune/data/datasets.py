@@ -6,6 +6,7 @@ name           task        what
 blobs          multiclass  3 Gaussian blobs in 2-D (``noise`` is the cluster std, 1.0)
 breast_cancer  binary      569 tumours, 30 measurements, malignant or benign
 circles        binary      a circle inside a circle (course: noise 0.05, factor 0.8)
+diabetes       regression  442 patients, 10 baseline measurements, disease progression
 digits         multiclass  8x8 handwritten digits 0-9, 1,797 images, 64 pixels 0..16
 flower         binary      the course's planar "flower": 400 points, 2 petal colours
 iris           multiclass  150 irises, 4 measurements, 3 species
@@ -15,14 +16,15 @@ wine           multiclass  178 wines, 13 chemical measurements, 3 cultivars
 =============  ==========  ============================================================
 
 Generated sets (blobs, circles, flower, moons, spiral) take ``noise``; fixed sets
-(breast_cancer, digits, iris, wine) are subsampled, seeded, when ``n_samples`` is
-smaller than they are. Every draw comes from a generator seeded with ``seed``.
-moons and circles are scikit-learn's, drawn bit for bit without importing it
+(breast_cancer, diabetes, digits, iris, wine) are subsampled, seeded, when
+``n_samples`` is smaller than they are. Every draw comes from a generator seeded with
+``seed``. moons and circles are scikit-learn's, drawn bit for bit without importing it
 (:mod:`nntune.data.generators`); the other sets import scikit-learn when loaded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Sequence
@@ -243,18 +245,20 @@ def _fixed(
     seed: int,
     image_shape: tuple[int, ...] | None = None,
 ) -> Dataset:
+    """A fixed set, subsampled; without class names it is a regression."""
     if n_samples is not None and n_samples > len(y):
         raise ValueError(
             f"{name} has {len(y)} examples; n_samples must be at most {len(y)} "
             f"(got {n_samples}). Leave n_samples out to use them all."
         )
-    X, y = X.astype(np.float64), y.astype(np.int64)
+    classes = len(class_names)
+    X, y = X.astype(np.float64), y.astype(np.int64 if classes else np.float64)
     if n_samples is not None and n_samples < len(y):
         keep = np.sort(
             np.random.default_rng(seed).choice(len(y), n_samples, replace=False)
         )
         X, y = X[keep], y[keep]
-    task = "binary" if len(class_names) == 2 else "multiclass"
+    task = "binary" if classes == 2 else "multiclass" if classes else "regression"
     names = tuple(str(c) for c in class_names)
     return Dataset(name, X, y, task, names, description, image_shape=image_shape)
 
@@ -292,6 +296,24 @@ def _breast_cancer(
         n_samples,
         seed,
     )
+
+
+def _diabetes(
+    n_samples: int | None, seed: int, noise: float | None, n_classes: int | None = None
+) -> Dataset:
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes()  # scikit-learn's bundled copy: no download
+    found = _fixed(
+        "diabetes",
+        bunch.data,
+        bunch.target,
+        (),
+        "disease progression a year on (25 to 346), from 10 baseline measurements",
+        n_samples,
+        seed,
+    )
+    return dataclasses.replace(found, feature_names=tuple(bunch.feature_names))
 
 
 def _iris(
@@ -332,6 +354,7 @@ DATASETS: dict[str, DatasetLoader] = {
     "blobs": _blobs,
     "breast_cancer": _breast_cancer,
     "circles": _circles,
+    "diabetes": _diabetes,
     "digits": _digits,
     "flower": _flower,
     "iris": _iris,
@@ -350,8 +373,8 @@ def list_datasets() -> list[str]:
 
     Example:
         >>> list_datasets()
-        ['blobs', 'breast_cancer', 'circles', 'digits', 'flower', 'iris', 'moons', \
-'spiral', 'wine']
+        ['blobs', 'breast_cancer', 'circles', 'diabetes', 'digits', 'flower', 'iris', \
+'moons', 'spiral', 'wine']
     """
     return sorted(DATASETS)
 
@@ -369,8 +392,8 @@ def load_dataset(
     Args:
         name: one of :func:`list_datasets`.
         n_samples: number of examples. Generated sets default to 300 (flower 400);
-            fixed sets (breast_cancer, digits, iris, wine) are subsampled without
-            replacement, seeded, when it is smaller than they are.
+            fixed sets (breast_cancer, diabetes, digits, iris, wine) are subsampled
+            without replacement, seeded, when it is smaller than they are.
         seed: seeds the generator (or the subsample).
         noise: noise of a generated set (moons 0.2, circles 0.05, flower 0.2, spiral
             0.2, blobs: the cluster standard deviation, 1.0).

@@ -127,32 +127,58 @@ def train_dev_test_split(
 
 
 def split_warnings(
-    y_dev: Any, y_test: Any, X_dev: Any = None, X_test: Any = None
+    y_dev: Any,
+    y_test: Any,
+    X_dev: Any = None,
+    X_test: Any = None,
+    *,
+    task: str | None = None,
 ) -> list[str]:
     """Say when dev and test sets are too small or look drawn from different data.
 
     - Too small: with ``n`` examples an error rate is known to about
-      ``1.96 * sqrt(0.25 / n)`` (95%); below 100 examples that is more than ±10
-      points, too coarse to tell models apart.
-    - Different distributions: class shares differ by more than 10 points, or a
+      ``1.96 * sqrt(0.25 / n)`` (95%), a regression's RMSE to about
+      ``1.96 / sqrt(2 n)`` of itself (normal errors); below 100 examples that is more
+      than ±10 points (±14% of the RMSE), too coarse to tell models apart.
+    - Different distributions: class shares differ by more than 10 points (a
+      regression: the target's mean by more than half a standard deviation), or a
       feature's mean differs by more than half a standard deviation. The course's
       rule is that dev and test sets come from the same distribution.
+
+    Args:
+        y_dev: the labels (a regression's targets) of the dev set.
+        y_test: those of the test set.
+        X_dev: the dev set's features, to compare their means (optional).
+        X_test: the test set's features.
+        task: ``"regression"`` speaks of RMSE and target means; any other task
+            (or None, integer labels) of error rates and class shares.
 
     Example:
         >>> split_warnings([0, 1] * 20, [0] * 40)[0].split(":")[0]
         'the dev set has 40 examples'
+        >>> split_warnings([1.5] * 40, [2.5] * 200, task="regression")[0]
+        'the dev set has 40 examples: its RMSE is only known to about ±22% of \
+itself, too coarse to tell close models apart; use more examples if you can'
     """
+    regression = task == "regression"
     notes = []
     for name, labels in (("dev", y_dev), ("test", y_test)):
         n = len(labels)
         if 0 < n < 100:
+            known = (
+                f"its RMSE is only known to about ±{100 * 1.96 / (2 * n) ** 0.5:.0f}% "
+                "of itself"
+                if regression
+                else f"its error rate is only known to about "
+                f"±{100 * 1.96 * (0.25 / n) ** 0.5:.0f} points"
+            )
             notes.append(
-                f"the {name} set has {n} examples: its error rate is only known to "
-                f"about ±{100 * 1.96 * (0.25 / n) ** 0.5:.0f} points, too coarse to "
-                "tell close models apart; use more examples if you can"
+                f"the {name} set has {n} examples: {known}, too coarse to tell close "
+                "models apart; use more examples if you can"
             )
     dev, test = np.asarray(y_dev), np.asarray(y_test)
-    if len(dev) and len(test) and dev.ndim == 1 and dev.dtype.kind in "iub":
+    classes_known = dev.ndim == 1 and dev.dtype.kind in "iub"
+    if len(dev) and len(test) and classes_known and not regression:
         classes = np.union1d(np.unique(dev), np.unique(test))
         shares = [np.mean(dev == c) - np.mean(test == c) for c in classes]
         worst = int(np.argmax(np.abs(shares)))
@@ -164,10 +190,17 @@ def split_warnings(
                 f"but {100 * np.mean(test == classes[worst]):.0f}% of test; draw both "
                 "from the same data (shuffle before splitting)"
             )
+    if regression and len(dev) > 1 and len(test) > 1:
+        gap = _mean_gaps(dev.reshape(len(dev), -1), test.reshape(len(test), -1))
+        if gap.max() > 0.5:
+            notes.append(
+                f"dev and test look drawn from different distributions: the target's "
+                f"mean differs by {gap.max():.1f} standard deviations (dev "
+                f"{dev.mean():.4g}, test {test.mean():.4g}); draw both from the same "
+                "data (shuffle before splitting)"
+            )
     if X_dev is not None and X_test is not None and len(X_dev) > 1 and len(X_test) > 1:
-        a, b = np.asarray(X_dev, dtype=float), np.asarray(X_test, dtype=float)
-        spread = np.sqrt((a.var(axis=0) + b.var(axis=0)) / 2)
-        gap = np.abs(a.mean(axis=0) - b.mean(axis=0)) / np.where(spread > 0, spread, 1)
+        gap = _mean_gaps(X_dev, X_test)
         if gap.size and gap.max() > 0.5:
             notes.append(
                 f"dev and test look drawn from different distributions: feature "
@@ -176,3 +209,11 @@ def split_warnings(
                 "mean; draw both from the same data"
             )
     return notes
+
+
+def _mean_gaps(a: Any, b: Any) -> np.ndarray[Any, Any]:
+    """Each column's difference in mean, in standard deviations pooled over a, b."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    spread = np.sqrt((a.var(axis=0) + b.var(axis=0)) / 2)
+    gap: np.ndarray[Any, Any] = np.abs(a.mean(axis=0) - b.mean(axis=0))
+    return gap / np.where(spread > 0, spread, 1)

@@ -90,7 +90,7 @@ def train_population(
     first = configs[0]
     dataset, train, dev = data.dataset, data.split.train, data.split.dev
     X_train = dataset.X[train]
-    model = build_model(first, dataset, X_train)
+    model = build_model(first, dataset, X_train, dataset.y[train])
     members = []
     for config in configs:
         member: dict[str, Any] = {
@@ -120,7 +120,7 @@ def train_population(
     for config, history, state in zip(
         configs, result.histories, result.states, strict=True
     ):
-        own = build_model(config, dataset, X_train)
+        own = build_model(config, dataset, X_train, dataset.y[train])
         own.params, own.state = state.params, state.model_state
         metrics = evaluate_sets(own, dataset, {"train": train, "dev": dev})
         column = "dev_cost" if own.loss.task == "regression" else "dev_accuracy"

@@ -31,7 +31,8 @@ import numpy as np
 from .._files import TEMPORARY, atomic_write_text, read_regular, recover
 from ..data.datasets import Dataset
 from ..data.split import split_warnings
-from ..diagnosis import diagnose
+from ..diagnosis import diagnose_metrics
+from ..metrics.regression import target_std
 from ..model import Sequential
 from ..remedies import describe_run
 from ..serialization import save_model
@@ -317,6 +318,7 @@ def write_trained_run(
                 data.y[split.test],
                 data.X[split.dev],
                 data.X[split.test],
+                task=data.task,
             ),
         }
     )
@@ -332,30 +334,20 @@ def write_trained_run(
             for epoch, report in sorted((health or {}).items())
         },
     }
-    if "accuracy" in metrics.get("train", {}) and "accuracy" in metrics.get("dev", {}):
-        # Human-level error unknown here: 0 (Bayes error ~ 0); `nntune diagnose RUN
-        # --human-error` redoes it with a better estimate.
-        def error(name: str) -> float | None:
-            accuracy = metrics.get(name, {}).get("accuracy")
-            return None if accuracy is None else 1 - accuracy
-
-        metrics["diagnosis"] = diagnose(
-            train_error=1 - metrics["train"]["accuracy"],
-            dev_error=1 - metrics["dev"]["accuracy"],
-            train_dev_error=error("train_dev"),
-            test_error=error("test"),
-            # As config.toml holds them: what the remedies' commands start from.
-            settings=start.settings(),
-            run=describe_run(
-                run_dir, start.settings(), metrics, history.column("train_cost")
-            ),
-            examples={
-                name: metrics[name]["examples"]
-                for name in ("train", "train_dev", "dev", "test")
-                if name in metrics
-            },
-            gradient_health=(final_health.verdict, list(final_health.suggestions)),
-        ).to_dict()
+    if data.task == "regression":  # the unit of the regression diagnosis
+        metrics["target_std"] = target_std(data.y[split.train])
+    # Human-level error unknown here: 0 (Bayes error ~ 0); `nntune diagnose RUN
+    # --human-error` redoes it with a better estimate.
+    diagnosis = diagnose_metrics(
+        metrics,
+        # As config.toml holds them: what the remedies' commands start from.
+        settings=start.settings(),
+        run=describe_run(
+            run_dir, start.settings(), metrics, history.column("train_cost")
+        ),
+    )
+    if diagnosis is not None:
+        metrics["diagnosis"] = diagnosis.to_dict()
     model.metadata = {
         "task": data.task,
         "class_names": list(data.class_names),

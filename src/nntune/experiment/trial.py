@@ -34,6 +34,8 @@ from ..data.augment import (
 from ..data.datasets import DATASETS, Dataset, load_dataset
 from ..data.io import load_file
 from ..data.split import Split, train_dev_test_split
+from ..losses import MeanSquaredError
+from ..metrics.regression import regression_metrics
 from ..model import Sequential
 from ..optim import GradientTransformation, optimizer_from_name
 from ..training import Callback, EarlyStopping, History, evaluate, fit
@@ -190,11 +192,27 @@ def split_data(config: TrainConfig, data: Dataset) -> Split:
     )
 
 
-def build_model(config: TrainConfig, data: Dataset, X_train: Any) -> Sequential:
-    """The network of ``config`` for ``data``; its standardizer fits ``X_train``."""
+def build_model(
+    config: TrainConfig, data: Dataset, X_train: Any, y_train: Any = None
+) -> Sequential:
+    """The network of ``config`` for ``data``; its standardizers fit the training rows.
+
+    The input standardizer (``config.standardize``) fits ``X_train``; a regression
+    model's targets are standardized with the statistics of ``y_train``
+    (:meth:`~nntune.MeanSquaredError.standardized`), so that its predictions come
+    back in the target's units while it learns targets of mean 0 and variance 1.
+
+    Raises:
+        ValueError: for a regression without ``y_train``.
+    """
     outputs = data.n_classes if data.task == "multiclass" else None
     if data.task == "regression":
         outputs = 1 if data.y.ndim == 1 else data.y.shape[1]
+        if y_train is None:
+            raise ValueError(
+                "build_model needs the training targets y_train for a regression: "
+                "the model standardizes its targets with their statistics."
+            )
     model = mlp(
         config.layers,
         task=data.task,
@@ -210,6 +228,8 @@ def build_model(config: TrainConfig, data: Dataset, X_train: Any) -> Sequential:
     ).init(data.n_features, seed=config.seed_for("init"), dtype=config.dtype)
     if config.standardize:
         model.adapt(X_train)
+    if data.task == "regression":
+        model.loss = MeanSquaredError.standardized(y_train)
     return model
 
 
@@ -218,7 +238,10 @@ def evaluate_sets(
 ) -> dict[str, dict[str, Any]]:
     """Cost, accuracy (classification) and size of each non-empty set of rows.
 
-    Pass the test rows only for a final evaluation (see :func:`evaluate_test`).
+    A regression set also gets its RMSE, MAE and R² in the target's units
+    (:func:`~nntune.metrics.regression.regression_metrics`); its cost is in
+    standardized units. Pass the test rows only for a final evaluation (see
+    :func:`evaluate_test`).
     """
     metrics: dict[str, dict[str, Any]] = {}
     for name, indices in sets.items():
@@ -228,6 +251,9 @@ def evaluate_sets(
             metrics[name] = {"cost": cost, "examples": len(indices)}
             if accuracy is not None:
                 metrics[name]["accuracy"] = accuracy
+            if model.loss.task == "regression":
+                predicted = model.predict(data.X[indices])
+                metrics[name].update(regression_metrics(data.y[indices], predicted))
     return metrics
 
 
@@ -354,7 +380,7 @@ def train_trial(
     train = data.split.train if train_rows is None else np.asarray(train_rows)
     dev = data.split.dev
     X_train = dataset.X[train]  # one copy of the training rows, not two
-    model = build_model(config, dataset, X_train)
+    model = build_model(config, dataset, X_train, dataset.y[train])
     history = fit(
         model,
         X_train,

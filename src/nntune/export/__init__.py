@@ -26,7 +26,12 @@ conventions are bridged as in docs/conventions.md:
 - ``Dropout(keep_prob)`` is ``torch.nn.Dropout(p=1 - keep_prob)``; an ONNX file is for
   inference, where dropout is the identity, so it has no dropout node;
 - ``Standardize`` is ``TorchStandardize`` (buffers ``mean`` and ``scale``; ONNX:
-  ``Sub`` then ``Div``).
+  ``Sub`` then ``Div``);
+- a regression's standardized targets (:class:`~nntune.MeanSquaredError` with
+  ``target_mean`` and ``target_scale``) are undone by the values output:
+  ``TorchTargetUnits`` (a module named ``values``; ONNX: ``Mul`` then ``Add``),
+  ``z * target_scale + target_mean``, so both give :meth:`~nntune.Sequential.predict`
+  in the target's own units; ``output="logits"`` stops before it.
 
 Every ONNX constant is a tensor of the model's dtype: ONNX float attributes are 32-bit
 (``BatchNormalization``'s ``epsilon``, ``LeakyRelu``'s ``alpha``) and would make a
@@ -78,8 +83,9 @@ def to_torch(
             module named ``probabilities``: ``Softmax(dim=1)`` for softmax
             cross-entropy, and for binary cross-entropy a sigmoid giving the two
             columns ``[1 - p, p]`` of :meth:`~nntune.Sequential.predict_proba`;
-            nothing for a regression model (its values). ``"logits"`` stops at the
-            last layer.
+            for a regression model whose targets were standardized, a module
+            named ``values`` giving its values in the target's units.
+            ``"logits"`` stops at the last layer.
 
     Returns:
         The module, in ``eval()`` mode.
@@ -132,9 +138,11 @@ def to_onnx(
     are integers, else strings), then ``"probabilities"`` (exactly
     :meth:`~nntune.Sequential.predict_proba`: two columns ``[1 - p, p]`` for a binary
     model) or, with ``output="logits"``, ``"logits"``. A regression model has one
-    output, ``"values"``. Dropout is left out (it is the identity at inference). The
-    labels are also in the metadata property ``nntune.classes`` (JSON). The model is
-    checked with ``onnx.checker`` and written atomically.
+    output, ``"values"``: :meth:`~nntune.Sequential.predict`, in the target's units
+    (with ``output="logits"``, the last layer's standardized values). Dropout is
+    left out (it is the identity at inference). The labels are also in the
+    metadata property ``nntune.classes`` (JSON). The model is checked with
+    ``onnx.checker`` and written atomically.
 
     Args:
         source: a :class:`~nntune.Sequential`, a fitted estimator, or the path of a
@@ -187,8 +195,8 @@ def to_onnx(
 
 
 def __getattr__(name: str) -> Any:
-    """``TorchStandardize`` and ``TorchBinaryProbabilities``, nntune's torch modules."""
-    if name in ("TorchStandardize", "TorchBinaryProbabilities"):
+    """``TorchStandardize``, ``TorchTargetUnits``, ``TorchBinaryProbabilities``."""
+    if name in ("TorchStandardize", "TorchTargetUnits", "TorchBinaryProbabilities"):
         from .pytorch import torch_classes
 
         return torch_classes()[name]

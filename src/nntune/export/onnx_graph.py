@@ -11,7 +11,7 @@ from ..activations import LeakyReLU, Softmax
 from ..backend import to_numpy
 from ..layers import Dense, Layer, LayerParams, LayerState
 from ..normalization import BatchNorm, Standardize
-from .source import ACTIVATIONS, Source, walk
+from .source import ACTIVATIONS, Source, target_units, walk
 
 
 def build_graph(onnx: Any, source: Source, output: str, opset: int) -> Any:
@@ -28,7 +28,11 @@ def build_graph(onnx: Any, source: Source, output: str, opset: int) -> Any:
     if source.classes is not None:
         _labels(graph, logits, task, source.classes)
     if task == "regression":
-        name = "values"
+        name, scaling = "values", target_units(model)
+        if scaling is not None and output != "logits":  # the target's units
+            scale, mean = scaling
+            steps = [("Mul", "scale", scale), ("Add", "mean", mean)]
+            x = graph.chain("target_units", x, steps)
     elif output == "logits":
         name = "logits"
     elif task == "multiclass":

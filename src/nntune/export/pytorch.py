@@ -16,7 +16,7 @@ from ..activations import LeakyReLU, Softmax
 from ..backend import to_numpy
 from ..layers import Dense, Dropout
 from ..normalization import BatchNorm, Standardize
-from .source import ACTIVATIONS, Source, require, walk
+from .source import ACTIVATIONS, Source, require, target_units, walk
 
 if TYPE_CHECKING:
     import torch  # noqa: TID251 (types only; nntune.export is torch's one way in)
@@ -66,6 +66,10 @@ def build_module(source: Source, output: str) -> torch.nn.Sequential:
             else:
                 module = getattr(nn, ACTIVATIONS[type(layer)][0])()
             modules[name] = module
+    scaling = target_units(model)
+    if output == "probabilities" and scaling is not None:  # the target's units
+        scale, mean = (tensor(values) for values in scaling)
+        modules["values"] = torch_classes()["TorchTargetUnits"](mean, scale)
     if output == "probabilities" and model.loss.task == "binary":
         modules["probabilities"] = torch_classes()["TorchBinaryProbabilities"]()
     elif output == "probabilities" and model.loss.task == "multiclass":
@@ -125,6 +129,15 @@ def torch_classes() -> dict[str, type[torch.nn.Module]]:
         def extra_repr(self) -> str:
             return f"features={self.mean.shape[0]}"
 
+    class TorchTargetUnits(TorchStandardize):
+        """``z * scale + mean``: a regression's values in the target's own units."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.scale + self.mean
+
+        def extra_repr(self) -> str:
+            return f"outputs={self.mean.shape[0]}"
+
     class TorchBinaryProbabilities(torch.nn.Module):
         """Logit ``z`` of shape ``(n, 1)`` -> ``[1 - p, p]`` with ``p = sigmoid(z)``."""
 
@@ -133,7 +146,7 @@ def torch_classes() -> dict[str, type[torch.nn.Module]]:
             return torch.cat([1 - p, p], dim=1)
 
     found: dict[str, type[torch.nn.Module]] = {}
-    for cls in (TorchStandardize, TorchBinaryProbabilities):
+    for cls in (TorchStandardize, TorchTargetUnits, TorchBinaryProbabilities):
         # Found again by name through nntune.export's __getattr__, so torch.save
         # can pickle a module holding them.
         cls.__module__, cls.__qualname__ = "nntune.export", cls.__name__

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..layers import Dense, Dropout, Layer
 from ..losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
@@ -93,6 +95,21 @@ def _load(path: Path) -> Sequential:
             "(model.json + model.safetensors) or the .json file of a saved model."
         )
     return load_model(stem)
+
+
+def target_units(model: Sequential) -> tuple[np.ndarray[Any, Any], ...] | None:
+    """A regression's ``(target_scale, target_mean)`` in the model's dtype, or None.
+
+    The values output computes ``z * target_scale + target_mean``, as
+    :meth:`~nntune.MeanSquaredError.predict`: the target's own units.
+    """
+    loss = model.loss
+    if not isinstance(loss, MeanSquaredError) or loss.target_mean is None:
+        return None
+    return tuple(
+        np.asarray(values, dtype=model.dtype)
+        for values in (loss.target_scale, loss.target_mean)
+    )
 
 
 def walk(model: Sequential) -> list[tuple[str, Layer, int]]:

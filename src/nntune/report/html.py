@@ -64,6 +64,12 @@ _COST = (
     "by a bias-corrected EWA, β = 0.9."
 )
 _NO_BATCHES = " (No checkpoint.json, so no mini-batch costs.)"
+_STANDARDIZED = (
+    " The model learns standardized targets, so the cost is the mean squared error "
+    "in units of the training targets' variance: 1 is what predicting their mean "
+    "costs, and 1 - cost is about R². RMSE, MAE and R² in the summary are in the "
+    "target's own units."
+)
 _ACCURACY = "Accuracy on the whole training and dev sets after each epoch."
 _RATE = "The learning rate of each epoch (log scale when it varies more than 10x)."
 
@@ -93,6 +99,8 @@ def render_run_report(run_dir: str | Path, *, data: Dataset | None = None) -> st
     best = metrics.get("best_epoch")
     best = best if isinstance(best, int) else None
     caption = _COST + ("" if history.iterations else _NO_BATCHES)
+    if metrics.get("task") == "regression":
+        caption += _STANDARDIZED
     figures: list[_Figure] = [
         ("cost", "Cost", partial(plots.cost_curves, history, best_epoch=best), caption)
     ]
@@ -108,7 +116,7 @@ def render_run_report(run_dir: str | Path, *, data: Dataset | None = None) -> st
     sections += [_plot_section(*figure, notes) for figure in figures]
     sections += [
         *_changes(history.changes, metrics),
-        ("diagnosis", "Diagnosis", _diagnosis(metrics.get("diagnosis"))),
+        ("diagnosis", "Diagnosis", _diagnosis(metrics.get("diagnosis"), metrics)),
         ("gradient-health", "Gradient health", _health(metrics.get("gradient_health"))),
         ("warnings", "Warnings", _warnings(metrics.get("warnings"), notes)),
         ("configuration", "Configuration", _configuration(settings)),
@@ -141,6 +149,7 @@ def write_run_report(
 
 
 def _summary(settings: dict[str, Any], metrics: dict[str, Any]) -> str:
+    regression = metrics.get("task") == "regression"
     rows = []
     for key, name in _SETS.items():
         scores = metrics.get(key)
@@ -148,10 +157,15 @@ def _summary(settings: dict[str, Any], metrics: dict[str, Any]) -> str:
             accuracy = scores.get("accuracy")
             error = 1 - accuracy if isinstance(accuracy, int | float) else None
             cells = [_e(name), _num(scores.get("examples")), _num(scores.get("cost"))]
-            rows.append(([*cells, _percent(accuracy), _percent(error)], ""))
-    sets = _table(
-        ["Set", "Examples", "Cost", "Accuracy", "Error"], rows, numbers_from=1
-    )
+            if regression:  # in the target's units
+                cells += [_num(scores.get(k)) for k in ("rmse", "mae", "r2")]
+                rows.append((cells, ""))
+            else:
+                rows.append(([*cells, _percent(accuracy), _percent(error)], ""))
+    header = ["Set", "Examples", "Cost", "Accuracy", "Error"]
+    if regression:
+        header = ["Set", "Examples", "Cost (standardized)", "RMSE", "MAE", "R²"]
+    sets = _table(header, rows, numbers_from=1)
     best = _e(_value(metrics.get("best_epoch")))
     if metrics.get("restored_best"):
         best += " (weights restored)"
@@ -207,9 +221,12 @@ def _changes(
     return [("changes", "Changes during training", body)]
 
 
-def _diagnosis(diagnosis: Any) -> str:
+def _diagnosis(diagnosis: Any, metrics: dict[str, Any]) -> str:
     if not isinstance(diagnosis, dict):
-        return '<p class="note">No bias/variance diagnosis (it needs accuracies).</p>'
+        return (
+            '<p class="note">No bias/variance diagnosis (it needs train and dev '
+            "errors: a dev set).</p>"
+        )
     parts = [f"<p>Verdict: {_badge(diagnosis.get('verdict'))}</p>"]
     parts.append(_list(diagnosis.get("explanation")))
     items = []
@@ -225,10 +242,20 @@ def _diagnosis(diagnosis: Any) -> str:
             )
     if items:
         parts.append("<h3>What to try, in order</h3><ol>" + "".join(items) + "</ol>")
-    parts.append(
-        '<p class="note">Human-level error is taken as 0; <code>nntune diagnose '
-        "RUN_DIR --human-error 0.05</code> redoes it with a better estimate.</p>"
-    )
+    if metrics.get("task") == "regression":
+        std = metrics.get("target_std")
+        parts.append(
+            '<p class="note">Errors are RMSEs in the target\'s units; a gap is high '
+            f"above a fraction (0.02 by default) of the training targets' standard "
+            f"deviation, {_num(std)}. Human-level RMSE is taken as 0; <code>nntune "
+            "diagnose RUN_DIR --human-error E</code> (an RMSE) redoes it with a "
+            "better estimate.</p>"
+        )
+    else:
+        parts.append(
+            '<p class="note">Human-level error is taken as 0; <code>nntune diagnose '
+            "RUN_DIR --human-error 0.05</code> redoes it with a better estimate.</p>"
+        )
     return "\n".join(parts)
 
 

@@ -94,12 +94,14 @@ def _model_figures(
     metrics: dict[str, Any],
     given: Dataset | None,
 ) -> list[_Figure]:
-    """The decision boundary (2-D inputs) and confusion matrix of a classifier."""
+    """The decision boundary (2-D inputs) and confusion matrix of a classifier.
+
+    A regression gets its predicted-vs-actual and residual plots instead.
+    """
     from ..experiment.trial import TrainConfig, prepare_data, split_data
     from ..serialization import load_model
 
-    if metrics.get("task") == "regression":
-        return []
+    regression = metrics.get("task") == "regression"
     try:
         config = TrainConfig.from_mapping(settings, source=str(folder / "config.toml"))
         if given is None:
@@ -116,7 +118,11 @@ def _model_figures(
             raise ValueError(f"it splits into {sizes}, the run had {recorded}")
     except (ValueError, TypeError, OSError) as error:
         reason = f"the run's data or model could not be loaded again: {error}"
+        if regression:
+            return [("predicted", "Predicted vs actual", _failing(reason), "")]
         return [("confusion", "Confusion matrix", _failing(reason), "")]
+    if regression:
+        return _regression_figures(model, data, split)
     classes = [str(name) for name in metrics.get("class_names") or data.class_names]
     figures: list[_Figure] = []
     if data.n_features == 2:
@@ -138,6 +144,27 @@ def _model_figures(
     caption += f"({np.mean(labels == predicted):.2%})."
     draw = partial(plots.confusion_matrix, labels, predicted, classes, title=title)
     return [*figures, ("confusion", "Confusion matrix", draw, caption)]
+
+
+def _regression_figures(model: Any, data: Dataset, split: Any) -> list[_Figure]:
+    """Predicted vs actual and the residuals, on the dev set (else training)."""
+    from . import plots_regression
+
+    name, rows = ("dev", split.dev) if len(split.dev) else ("training", split.train)
+    actual, predicted = data.y[rows], np.asarray(model.predict(data.X[rows]))
+    first = " (the first target)" if np.ndim(actual) > 1 else ""
+    caption = f"The model's prediction for each of the {len(rows)} {name} examples "
+    caption += f"against its target{first}, in the target's units; on the dashed "
+    caption += "line the prediction is exact."
+    title = f"Predicted vs actual ({name} set)"
+    draw = partial(plots_regression.predicted_vs_actual, actual, predicted, title=title)
+    figures: list[_Figure] = [("predicted", "Predicted vs actual", draw, caption)]
+    caption = "Prediction minus target against the prediction: errors that are noise "
+    caption += "scatter evenly around 0; a curve or a funnel is a pattern the model "
+    caption += "misses."
+    title = f"Residuals ({name} set)"
+    draw = partial(plots_regression.residuals, actual, predicted, title=title)
+    return [*figures, ("residuals", "Residuals", draw, caption)]
 
 
 def _failing(reason: str) -> Callable[[], bytes]:
