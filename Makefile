@@ -1,5 +1,6 @@
-# make demo  - train, gradient-check and report on a small network on a built-in dataset;
-#              installs only nntune and matplotlib (the plots extra) into .venv
+# make demo  - nntune's main job: the recipe (baseline, diagnose, fix, tune, test once)
+#              on the digits, in under 5 minutes; installs only nntune with its plots
+#              and tune extras (matplotlib, Optuna) into .venv
 # make test  - lint, format check, layer contracts, type check and the whole suite;
 #              adds the test extra (PyTorch, JAX, Playwright, mypy...) to the same .venv
 # make bench - whole training runs: nntune against every peer, each in its own process
@@ -24,7 +25,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[plots]"
+	$(BIN)/python -m pip install --quiet -e ".[plots,tune]"
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
@@ -38,11 +39,7 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 venv: $(TEST_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(BIN)/python examples/quickstart.py
-	$(BIN)/nntune gradcheck --data moons --layers 10,5 --batch-norm --l2 0.7
-	$(BIN)/nntune train --data moons --layers 5,2 --optimizer adam --learning-rate 0.0007 \
-	    --batch-size 64 --epochs 2000 --seed 3 --out runs/demo
-	@echo "Open runs/demo/report.html in a browser for the curves, the diagnosis and more."
+	$(BIN)/nntune recipe --data digits --budget 4m --out runs/demo
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -63,6 +63,7 @@ PUBLIC_API = {
     "make_train_step",
     "random_key",
     "prepare_data",
+    "recipe",
     "train_trial",
     "PreparedData",
     "TrialResult",

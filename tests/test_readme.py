@@ -36,7 +36,12 @@ def test_the_install_lines_name_extras_that_exist():
     assert len(named) >= 5
     for group in named:
         assert set(group.split(",")) <= extras, group
-    # make demo installs what the demo runs (nntune and matplotlib), no test tools.
+    # make demo installs what the demo runs (nntune, matplotlib for the report,
+    # Optuna for the recipe's searches), no test tools.
     recipe = re.search(r"^\$\(DEMO_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M)
     assert recipe is not None
-    assert re.findall(r'-e "\.\[([a-z,]+)\]"', recipe.group(1)) == ["plots"]
+    assert re.findall(r'-e "\.\[([a-z,]+)\]"', recipe.group(1)) == ["plots,tune"]
+    # ... and runs the main job, the recipe, on a built-in real dataset.
+    demo = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert demo is not None
+    assert "nntune recipe --data digits" in demo.group(1)

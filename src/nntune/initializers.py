@@ -103,9 +103,7 @@ def _unknown(name: str) -> str:
     )
 
 
-def truncated_normal(
-    rng: Draws, shape: tuple[int, ...]
-) -> np.ndarray[Any, Any]:
+def truncated_normal(rng: Draws, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
     """Standard normals of ``shape`` truncated to ``[-2, 2]``: those beyond are redrawn.
 
     Their standard deviation is :data:`TRUNCATED_STD`, as Keras' truncated normal.

@@ -72,6 +72,7 @@ from . import evaluate as evaluate  # noqa: E402
 from . import export as export  # noqa: E402
 from . import gradcheck as gradcheck  # noqa: E402
 from . import info as info  # noqa: E402
+from . import recipe as recipe  # noqa: E402
 from . import report as report  # noqa: E402
 from . import resume as resume  # noqa: E402
 from . import train as train  # noqa: E402
