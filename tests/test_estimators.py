@@ -39,7 +39,19 @@ MOONS_X, MOONS_Y = make_moons(200, noise=0.2, random_state=0)
 BLOBS_X, BLOBS_Y = make_blobs(150, centers=3, random_state=0)
 
 
-@parametrize_with_checks([NNClassifier(**FAST), NNRegressor(**FAST)])
+# Weights of 2 are the same cost as repeated rows over the whole set, but not over
+# each mini-batch of a shuffled epoch (nor for the input standardizer's statistics
+# or L2's m), so the check's predictions differ; test_weighted_fit_equals_... in
+# tests/test_sample_weights.py pins the equivalence where it holds.
+WEIGHTS_NOT_REPEATS = {
+    "check_sample_weight_equivalence_on_dense_data": "mini-batches: not repeats"
+}
+
+
+@parametrize_with_checks(
+    [NNClassifier(**FAST), NNRegressor(**FAST)],
+    expected_failed_checks=lambda estimator: WEIGHTS_NOT_REPEATS,
+)
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # check_array_api_input (run for every estimator, array-API aware or not) checks
     # that turning sklearn's array-API dispatch on changes nothing for NumPy inputs;

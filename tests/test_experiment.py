@@ -64,7 +64,11 @@ def test_estimator_parameters_are_the_table():
     for setting in estimator_settings():
         assert params[setting.name] == setting.default, setting.name
     own = {"hidden_layer_sizes", "validation_fraction", "random_state", "verbose"}
-    assert set(params) == {s.name for s in estimator_settings()} | own
+    assert set(params) == {s.name for s in estimator_settings()} | own | {
+        "class_weight",  # the classifier's own: a dict too, and no regressor's
+        "threshold",
+    }
+    assert "threshold" not in nntune.NNRegressor().get_params()
     with pytest.raises(TypeError, match="bogus"):
         nntune.NNClassifier(bogus=1)
 

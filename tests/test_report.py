@@ -31,11 +31,13 @@ NNTUNE = str(Path(sys.executable).with_name("nntune"))
 PLANTED = "<script>alert('x')</script>"
 RUN_SECTIONS = (
     "summary",
+    "classification",
     "cost",
     "accuracy",
     "learning-rate",
     "decision-boundary",
     "confusion",
+    "roc",
     "diagnosis",
     "gradient-health",
     "warnings",
@@ -120,8 +122,8 @@ def test_moons_report_has_every_section(moons_run):
     assert path == moons_run / "report.html"
     page = check_self_contained(path.read_text(encoding="utf-8"))
     assert [key for key in page.ids if key in RUN_SECTIONS] == list(RUN_SECTIONS)
-    # cost, accuracy, learning rate, decision boundary, confusion matrix
-    assert len(page.images) == 5
+    # cost, accuracy, learning rate, decision boundary, confusion matrix, ROC curve
+    assert len(page.images) == 6
 
 
 def test_digits_report_has_no_decision_boundary(digits_run):

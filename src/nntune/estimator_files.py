@@ -122,10 +122,7 @@ class SaveLoad:
     def _rebuild(cls, model: Sequential, document: dict[str, Any]) -> Self:
         from .inference import class_labels
 
-        params = {
-            name: tuple(value) if isinstance(value, list) else value
-            for name, value in document["params"].items()
-        }
+        params = {name: _from_json(value) for name, value in document["params"].items()}
         estimator: Any = cls(**params)
         metadata = model.metadata
         if "classes_dtype" in document:
@@ -147,6 +144,15 @@ class SaveLoad:
         return estimator  # type: ignore[no-any-return]
 
 
+def _from_json(value: Any) -> Any:
+    """A hyperparameter read back: lists as tuples, a saved mapping as a dict."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return {key: weight for key, weight in value["mapping"]}
+    return value
+
+
 def _jsonable(name: str, value: Any) -> Any:
     """A hyperparameter as JSON: tuples as lists, NumPy scalars as numbers."""
     if isinstance(value, np.generic):
@@ -157,6 +163,12 @@ def _jsonable(name: str, value: Any) -> Any:
         return None  # the fitted seed is saved; a generator's state is not
     if value is None or isinstance(value, str | int | float):
         return value
+    if isinstance(value, dict):  # class_weight {label: weight}: labels of any type
+        return {
+            "mapping": [
+                [_jsonable(name, k), _jsonable(name, v)] for k, v in value.items()
+            ]
+        }
     raise ValueError(
         f"hyperparameter {name}={value!r} ({type(value).__name__}) cannot be saved "
         "as JSON; set it to a string or a number, or keep the estimator with "

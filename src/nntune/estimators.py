@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from numbers import Integral
 from typing import Any, ClassVar, Self
 
@@ -55,6 +55,7 @@ from .activations import sigmoid, softmax
 from .data.datasets import Dataset
 from .data.split import Split, train_dev_test_split
 from .estimator_files import SaveLoad
+from .experiment.classification import set_threshold
 from .experiment.config import TrainConfig
 from .experiment.settings import BY_NAME, estimator_settings
 from .experiment.trial import (
@@ -65,6 +66,7 @@ from .experiment.trial import (
     train_trial,
 )
 from .model import Sequential
+from .sample_weights import row_weights
 from .training import Callback, History, Trainer, TrainState
 from .training import fit as train
 
@@ -129,7 +131,11 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
 
     def _config(self, seed: int) -> TrainConfig:
         # Every hyperparameter but four is a setting of the table, by the same name.
-        settings = {k: _int(v) for k, v in self.get_params().items() if k in BY_NAME}
+        settings = {
+            k: _int(v)
+            for k, v in self.get_params().items()
+            if k in BY_NAME and k != "class_weight"  # made row weights in fit
+        }
         sizes = self.hidden_layer_sizes
         sizes = sizes if isinstance(sizes, Iterable) else (sizes,)
         layers = tuple(_int(units) for units in sizes)
@@ -151,8 +157,19 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
         self.n_iter_ = history.epochs_run
         self.loss_curve_ = [float(c) for c in history.column("train_cost")]
 
-    def fit(self, X: Any, y: Any) -> Self:
+    def _row_weights(self, codes: Any, sample_weight: Any, partial: bool) -> Any:
+        """Each row's weight for the loss (:mod:`nntune.sample_weights`), or None."""
+        return row_weights(len(codes), sample_weight=sample_weight)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Train a new network on ``(X, y)`` for ``epochs`` epochs; return ``self``.
+
+        Args:
+            X: inputs, ``(n_samples, n_features)``.
+            y: labels (classifier) or targets (regressor).
+            sample_weight: one weight >= 0 per row: each mini-batch's cost is the
+                weighted mean ``sum_i w_i l_i / sum_i w_i`` of its rows' losses
+                (PyTorch's weighted cross-entropy; :mod:`nntune.sample_weights`).
 
         Raises:
             ValueError: for invalid data or hyperparameters (nntune's messages).
@@ -160,6 +177,7 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
         """
         X, y = validate_data(self, X, y, dtype=_FLOATS, **self._y_checks)
         targets, task = self._targets(y, None, first=True)
+        weights = self._row_weights(targets, sample_weight, partial=False)
         seed = self._draw_seed()
         config = self._config(seed)
         train_rows, dev_rows = np.arange(len(X)), np.arange(0)
@@ -194,6 +212,7 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
             prepared,
             callbacks,
             progress="auto" if self.verbose else "silent",
+            sample_weight=weights,
         )
         model, history = trial.model, trial.history
         self._seed = seed
@@ -202,10 +221,11 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
         self.best_epoch_ = history.best_epoch or self.n_iter_
         return self
 
-    def _partial_fit(self, X: Any, y: Any, classes: Any) -> Self:
+    def _partial_fit(self, X: Any, y: Any, classes: Any, sample_weight: Any) -> Self:
         first = not hasattr(self, "model_")
         X, y = validate_data(self, X, y, reset=first, dtype=_FLOATS, **self._y_checks)
         targets, task = self._targets(y, classes, first=first)
+        weights = self._row_weights(targets, sample_weight, partial=True)
         if first:
             self._seed = self._draw_seed()
             config = self._config(self._seed)
@@ -236,7 +256,10 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
             seed=config.seed_for("shuffle"),
             progress="auto" if self.verbose else "silent",
             train_state=state,
+            sample_weight=weights,
         )
+        rows = np.arange(len(X))  # "auto" chooses on this batch: there is no dev set
+        set_threshold(config, model, self._dataset(X, targets, task), rows, rows[:0])
         self._store(model, history)
         self.best_epoch_ = self.n_iter_
         return self
@@ -247,7 +270,7 @@ class _NNEstimator(SaveLoad, BaseEstimator, abc.ABC):  # type: ignore[misc]
         return np.asarray(self.model_.logits(X), dtype=np.float64)
 
 
-def _estimator_signature() -> inspect.Signature:
+def _estimator_signature(*own: inspect.Parameter) -> inspect.Signature:
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [
         inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
@@ -263,24 +286,25 @@ def _estimator_signature() -> inspect.Signature:
         inspect.Parameter("validation_fraction", keyword, default=0.1),
         inspect.Parameter("random_state", keyword, default=None),
         inspect.Parameter("verbose", keyword, default=False),
+        *own,
     ]
     return inspect.Signature(parameters)
 
 
-_SIGNATURE = _estimator_signature()
+def _make_init(signature: inspect.Signature) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        # scikit-learn reads the parameters from the signature (made from the
+        # table); __init__ only stores them, verbatim.
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    return __init__
 
 
-def _init(self: Any, *args: Any, **kwargs: Any) -> None:
-    # scikit-learn reads the parameters from the signature (set below from the
-    # table); __init__ only stores them, verbatim.
-    bound = _SIGNATURE.bind(self, *args, **kwargs)
-    bound.apply_defaults()
-    for name, value in list(bound.arguments.items())[1:]:
-        setattr(self, name, value)
-
-
-_init.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
-_NNEstimator.__init__ = _init  # type: ignore[method-assign]
+_NNEstimator.__init__ = _make_init(_estimator_signature())  # type: ignore[method-assign]
 
 
 class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
@@ -315,6 +339,15 @@ class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
         dtype: float32 (training default) or float64.
         random_state: int seed, a ``RandomState``, or None (a fresh seed each fit).
         verbose: show epoch progress.
+        class_weight: ``"balanced"`` (``n_samples / (n_classes * bincount(y))``
+            over the ``y`` given to ``fit``), ``{label: weight}`` (missing labels
+            weigh 1), or None: each row's weight in the loss is its class's times
+            its ``sample_weight``, as in scikit-learn (``partial_fit`` takes a
+            mapping only).
+        threshold: two classes only: ``classes_[1]`` is predicted where its
+            probability is above it (None: 0.5), or ``"auto"``: the threshold of
+            best F1 of ``classes_[1]`` on the dev set (``early_stopping``), else on
+            the training rows. It is kept with the model (``save``, ``to_onnx``).
 
     Attributes:
         model_: the trained :class:`~nntune.Sequential`.
@@ -325,6 +358,8 @@ class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
         loss_curve_: training cost after each epoch.
         dev_scores_: dev accuracy after each epoch (early stopping), else None.
         n_iter_: epochs run; best_epoch_: the epoch whose weights are kept.
+        threshold_: the decision threshold on ``P(classes_[1])`` (None for more
+            than two classes).
 
     Example:
         >>> from sklearn.datasets import make_moons
@@ -367,13 +402,48 @@ class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
     def _dev_score(self, X_dev: Any, y_dev: Any) -> Callable[..., float]:
         return lambda trainer, logs: logs["dev_accuracy"]
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> Self:
+    def _row_weights(self, codes: Any, sample_weight: Any, partial: bool) -> Any:
+        class_weight = self.class_weight
+        if partial and isinstance(class_weight, str):
+            raise ValueError(
+                f"class_weight={class_weight!r} is computed from all of y, which "
+                "partial_fit never sees; pass a mapping {label: weight} computed "
+                "beforehand (e.g. with sklearn.utils.class_weight."
+                "compute_class_weight), or use fit."
+            )
+        if isinstance(class_weight, Mapping):
+            labels = self.classes_.tolist()
+            unknown = [key for key in class_weight if key not in labels]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {unknown[:5]} that are not classes; "
+                    f"the classes are {labels}. Key the weights by class label."
+                )
+            class_weight = {labels.index(k): w for k, w in class_weight.items()}
+        return row_weights(
+            len(codes),
+            codes,
+            len(self.classes_),
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+        )
+
+    @property
+    def threshold_(self) -> float | None:
+        """The decision threshold on ``P(classes_[1])`` (None: more classes)."""
+        check_is_fitted(self)
+        return self.model_.threshold
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> Self:
         """Train one more epoch on ``(X, y)``, continuing weights and optimizer state.
 
         Args:
             X: inputs.
             y: labels, all among ``classes``.
             classes: every class label; required on the first call.
+            sample_weight: one weight >= 0 per row (see :meth:`fit`).
 
         Raises:
             ValueError: when ``classes`` is missing on the first call, or ``y`` has a
@@ -385,10 +455,14 @@ class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
                 "partial_fit(X, y, classes=np.unique(y_all)), since later batches may "
                 "hold classes this one lacks."
             )
-        return self._partial_fit(X, y, classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     def decision_function(self, X: Any) -> np.ndarray[Any, Any]:
-        """Logits: ``(n,)`` for 2 classes (> 0 is ``classes_[1]``), else ``(n, k)``."""
+        """Logits: ``(n,)`` for 2 classes, else ``(n, k)``.
+
+        With two classes, ``classes_[1]`` is predicted where the logit is above
+        ``logit(threshold_)`` (0 for the default threshold 0.5).
+        """
         logits = self._logits(X)
         return logits[:, 0] if len(self.classes_) == 2 else logits
 
@@ -401,10 +475,18 @@ class NNClassifier(ClassifierMixin, _NNEstimator):  # type: ignore[misc]
         return np.asarray(softmax(scores))
 
     def predict(self, X: Any) -> np.ndarray[Any, Any]:
-        """Predicted labels, taken from ``classes_``."""
-        scores = self.decision_function(X)
-        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return np.asarray(self.classes_[codes])
+        """Predicted labels, taken from ``classes_`` (two: by ``threshold_``)."""
+        logits = self._logits(X)  # checks that it is fitted
+        codes = self.model_.loss.predict(logits)
+        return np.asarray(self.classes_[np.asarray(codes)])
+
+
+NNClassifier.__init__ = _make_init(  # type: ignore[method-assign]
+    _estimator_signature(
+        inspect.Parameter("class_weight", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter("threshold", inspect.Parameter.KEYWORD_ONLY, default=None),
+    )
+)
 
 
 class NNRegressor(RegressorMixin, _NNEstimator):  # type: ignore[misc]
@@ -451,9 +533,9 @@ class NNRegressor(RegressorMixin, _NNEstimator):  # type: ignore[misc]
 
         return score
 
-    def partial_fit(self, X: Any, y: Any) -> Self:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Train one more epoch on ``(X, y)``, continuing weights and optimizer."""
-        return self._partial_fit(X, y, None)
+        return self._partial_fit(X, y, None, sample_weight)
 
     def predict(self, X: Any) -> np.ndarray[Any, Any]:
         """Predicted values in float64: ``(n,)`` for one target, else ``(n, k)``."""

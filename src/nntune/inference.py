@@ -10,6 +10,7 @@ import numpy as np
 
 from .data.datasets import Dataset
 from .data.features import match_columns
+from .metrics.classification import model_metrics
 from .metrics.regression import regression_metrics
 from .model import Sequential
 from .serialization import load_model
@@ -106,6 +107,10 @@ def match_data(model: Sequential, data: Dataset) -> tuple[Dataset, str | None]:
 def evaluate_model(model: Sequential, data: Dataset) -> dict[str, Any]:
     """Cost, accuracy and confusion matrix (rows: true class) on ``data``.
 
+    A classifier also gets per-class precision, recall and F1 with their macro
+    averages (:func:`~nntune.metrics.classification.classification_metrics`); a
+    binary one its ROC AUC and the ``threshold`` its predictions use.
+
     A regression model gets ``mean_squared_error``, RMSE, MAE and R² in the
     target's units instead (:func:`~nntune.metrics.regression.regression_metrics`);
     its cost is in the standardized units it was trained in.
@@ -125,16 +130,10 @@ def evaluate_model(model: Sequential, data: Dataset) -> dict[str, Any]:
     if accuracy is None:
         return result
     names = class_names(model)
-    predicted = np.asarray(model.loss.predict(model.logits(data.X)))
-    matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    result.update(
-        {
-            "accuracy": accuracy,
-            "class_names": names,
-            "confusion_matrix": matrix.tolist(),
-        }
-    )
+    result.update({"accuracy": accuracy, "class_names": names})
+    result.update(model_metrics(model, data.X, labels, names))
+    if model.threshold is not None:
+        result["threshold"] = model.threshold
     return result
 
 

@@ -13,6 +13,9 @@ activation into the loss avoids ``log(0)`` and overflow for large logits:
   statistics the loss keeps to give predictions in the target's units.
 
 So the course's ``dZ = Y_hat - Y`` appears divided by ``m`` because the cost is a mean.
+Targets with a last column of row weights (:mod:`nntune.sample_weights`) make each
+cost the weighted mean ``sum_i w_i l_i / sum_i w_i`` (PyTorch's weighted
+``CrossEntropyLoss``), its gradient ``w_i dl_i/dz_i / sum_i w_i``.
 
 Every loss and regularizer also takes a stack of ``K`` models' logits ``(K, m, k)``
 (targets ``(m, k)`` shared, or ``(K, m, k)``) and then returns one cost per member,
@@ -33,6 +36,7 @@ from ._validation import check_member_values
 from .activations import sigmoid, softmax
 from .backend import Array, namespace, per_member, to_numpy
 from .layers import _register
+from .sample_weights import split_weights, weighted_mean
 
 LOSS_TYPES: dict[str, type[Loss]] = {}
 
@@ -140,33 +144,71 @@ def _integer_labels(
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy on logits (sigmoid output), labels 0/1.
 
+    ``threshold`` is the decision threshold of :meth:`predict`: class 1 where
+    ``sigmoid(z) > threshold``, that is ``z > logit(threshold)`` (``z > 0`` for the
+    default 0.5). It changes no cost or gradient;
+    :func:`nntune.metrics.classification.best_threshold` chooses one.
+
     Example:
         >>> import numpy as np
         >>> cost, dz = BinaryCrossEntropy().value_and_grad(
         ...     np.array([[0.0], [0.0]]), np.array([[1.0], [0.0]]))
         >>> round(float(cost), 6), dz.ravel().tolist()  # log 2; (0.5 - y) / 2
         (0.693147, [-0.25, 0.25])
+        >>> z = np.array([[-0.5], [-1.0]])  # sigmoid: 0.38 and 0.27
+        >>> BinaryCrossEntropy(threshold=0.3).predict(z).tolist()
+        [1, 0]
     """
 
     kind: ClassVar[str] = "binary_cross_entropy"
     task: ClassVar[str] = "binary"
+    threshold: float = 0.5
+    """The probability of class 1 above which :meth:`predict` says class 1."""
+
+    def __post_init__(self) -> None:
+        value: Any = self.threshold  # what was passed: perhaps not a number
+        if isinstance(value, bool) or not isinstance(value, Real):
+            value = math.nan
+        if not 0 < float(value) < 1:
+            raise ValueError(
+                f"threshold must be a number in (0, 1), the probability of class 1 "
+                f"above which class 1 is predicted; got {self.threshold!r}. The "
+                "default is 0.5."
+            )
+        object.__setattr__(self, "threshold", float(value))
+
+    @property
+    def decision_logit(self) -> float:
+        """``logit(threshold) = log(t / (1 - t))``, the logit above which it is 1."""
+        t = self.threshold
+        return 0.0 if t == 0.5 else math.log(t / (1 - t))
 
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
         xp = namespace(logits, targets)
-        m = logits.shape[-2]
+        targets, weights = split_weights(logits, targets)
         losses = (
             xp.maximum(logits, xp.zeros_like(logits))
             - logits * targets
             + xp.log1p(xp.exp(-xp.abs(logits)))
         )
-        return xp.sum(losses, axis=(-2, -1)) / m, (sigmoid(logits) - targets) / m
+        delta = sigmoid(logits) - targets
+        return weighted_mean(losses, delta, weights, logits.shape[-2])
 
     def link(self, logits: Array) -> Array:
         return sigmoid(logits)
 
     def predict(self, logits: Array) -> Array:
         xp = namespace(logits)
-        return xp.astype(logits[..., 0] > 0, xp.int64)
+        return xp.astype(logits[..., 0] > self.decision_logit, xp.int64)
+
+    def config(self) -> dict[str, Any]:
+        if self.threshold == 0.5:
+            return {"kind": self.kind}
+        return {"kind": self.kind, "threshold": self.threshold}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        return cls(config.get("threshold", 0.5))
 
     def output_units(self, n_classes: int) -> int:
         return 1
@@ -197,12 +239,13 @@ class SoftmaxCrossEntropy(Loss):
 
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
         xp = namespace(logits, targets)
-        m = logits.shape[-2]
+        targets, weights = split_weights(logits, targets)
         shifted = logits - xp.max(logits, axis=-1, keepdims=True)
         log_normalizer = xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
         log_probabilities = shifted - log_normalizer
-        cost = -xp.sum(targets * log_probabilities, axis=(-2, -1)) / m
-        return cost, (xp.exp(log_probabilities) - targets) / m
+        delta = xp.exp(log_probabilities) - targets
+        losses = -targets * log_probabilities
+        return weighted_mean(losses, delta, weights, logits.shape[-2])
 
     def link(self, logits: Array) -> Array:
         return softmax(logits)
@@ -314,10 +357,12 @@ class MeanSquaredError(Loss):
         return cls(tuple(values.mean(axis=0).tolist()), tuple(scale.tolist()))
 
     def value_and_grad(self, logits: Array, targets: Array) -> tuple[Array, Array]:
-        xp = namespace(logits, targets)
+        targets, weights = split_weights(logits, targets)
         residual = logits - targets
         count = math.prod(logits.shape[-2:])
-        return xp.sum(residual * residual, axis=(-2, -1)) / count, 2 * residual / count
+        per_row = logits.shape[-1]  # a row's loss is the mean over its outputs
+        squares = residual * residual
+        return weighted_mean(squares, 2 * residual, weights, count, per_row)
 
     def link(self, logits: Array) -> Array:
         """The values in the target's units: ``z * target_scale + target_mean``."""

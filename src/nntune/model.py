@@ -14,6 +14,7 @@ per member) and work on a stack of ``K`` models' trees as well as on one model's
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -167,6 +168,29 @@ class Sequential:
     def built(self) -> bool:
         """Whether :meth:`init` (or loading) has created the parameters."""
         return self.in_features is not None
+
+    @property
+    def threshold(self) -> float | None:
+        """A binary classifier's decision threshold (None for other tasks).
+
+        :meth:`predict` says class 1 where ``P(class 1) > threshold`` (default 0.5);
+        it is kept in the loss's config, so saved models and their ONNX export
+        use it too. Setting it changes no weight.
+
+        Raises:
+            ValueError: on setting it for another task, or outside ``(0, 1)``.
+        """
+        return getattr(self.loss, "threshold", None)
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if self.loss.task != "binary":
+            raise ValueError(
+                f"a decision threshold is for binary classifiers; this model's loss "
+                f"is {self.loss.kind}. Multiclass models predict the most probable "
+                "class."
+            )
+        self.loss = dataclasses.replace(self.loss, threshold=value)  # type: ignore[type-var]
 
     @property
     def n_parameters(self) -> int:

@@ -50,8 +50,10 @@ def evaluate(
     """Evaluate the model of RUN_DIR on labelled data: cost, accuracy, confusion.
 
     The model standardizes its inputs itself, with the training set's statistics.
-    A regression shows RMSE, MAE and R² in the target's units (its cost is in the
-    standardized units it was trained in).
+    A classifier also shows precision, recall and F1 per class with their macro
+    averages, a binary one its ROC AUC and decision threshold. A regression shows
+    RMSE, MAE and R² in the target's units (its cost is in the standardized units
+    it was trained in).
     """
     from ..data.datasets import DATASETS
     from ..experiment.trial import TrainConfig, load_data
@@ -103,6 +105,11 @@ def _print_evaluation(result: dict[str, Any]) -> None:
         for name, row in zip(names, result["confusion_matrix"], strict=True):
             table.add_row(name, *map(str, row))
         console.print(table)
+    if "per_class" in result:  # precision, recall and F1 as scikit-learn prints them
+        from ..metrics.classification import format_classification_report
+
+        text = format_classification_report(result)
+        console.print(text, markup=False, highlight=False)
 
 
 @main.command()

@@ -178,6 +178,7 @@ _JSON_KEYS = (
     "from_study",
     "changes",
     "lineage",
+    "threshold",
 )
 
 
@@ -285,6 +286,30 @@ _REGRESSION_COLUMNS = (
 """A regression's metrics in the summary: key, header, format (target units)."""
 
 
+def _classification_columns(metrics: dict[str, Any]) -> tuple[Any, ...]:
+    """A classifier's columns in the summary: accuracy, macro F1, binary ROC AUC."""
+    shown: tuple[Any, ...] = (
+        ("accuracy", "accuracy", ".4f"),
+        ("f1_macro", "F1 (macro)", ".4f"),
+    )
+    if metrics.get("task") == "binary":
+        shown += (("roc_auc", "ROC AUC", ".4f"),)
+    return shown
+
+
+def _print_classification_report(console: Any, metrics: dict[str, Any]) -> None:
+    """Precision, recall and F1 per class of the dev set (else the training set)."""
+    from ..metrics.classification import format_classification_report
+
+    name = "dev" if "dev" in metrics else "train"
+    scores = metrics.get(name) or {}
+    if "per_class" not in scores:
+        return
+    threshold = (metrics.get("threshold") or {}).get("value")
+    text = format_classification_report({**scores, "threshold": threshold})
+    console.print(f"\n{name} set:\n{text}\n", markup=False, highlight=False)
+
+
 def _print_summary(metrics: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -294,7 +319,7 @@ def _print_summary(metrics: dict[str, Any]) -> None:
     table.add_column("set")
     table.add_column("examples", justify="right")
     table.add_column("cost (standardized)" if regression else "cost", justify="right")
-    shown = _REGRESSION_COLUMNS if regression else (("accuracy", "accuracy", ".4f"),)
+    shown = _REGRESSION_COLUMNS if regression else _classification_columns(metrics)
     for _, header, _ in shown:
         table.add_column(header, justify="right")
     for name in ("train", "train_dev", "dev", "test"):
@@ -312,6 +337,7 @@ def _print_summary(metrics: dict[str, Any]) -> None:
             )
     console = Console()
     console.print(table)
+    _print_classification_report(console, metrics)
     data = metrics.get("data")
     if data:
         console.print(_describe_data(data), soft_wrap=True, markup=False)

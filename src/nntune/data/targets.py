@@ -22,7 +22,9 @@ class ClassTargets:
     """Class labels kept as small integers, indexed as the loss's rows of targets.
 
     ``one_hot``: rows of the identity (softmax cross-entropy); else one column of
-    0/1 (binary cross-entropy). Equal to the dense targets, row for row.
+    0/1 (binary cross-entropy). Equal to the dense targets, row for row; with
+    ``weights`` (one per row, see :mod:`nntune.sample_weights`) each row ends with
+    its weight.
 
     Example:
         >>> import numpy as np
@@ -31,12 +33,30 @@ class ClassTargets:
     """
 
     def __init__(
-        self, labels: Any, n_classes: int, dtype: Any, *, one_hot: bool
+        self,
+        labels: Any,
+        n_classes: int,
+        dtype: Any,
+        *,
+        one_hot: bool,
+        weights: Any = None,
     ) -> None:
         self.labels = np.asarray(labels, dtype=_label_dtype(n_classes))
         self.n_classes, self.dtype, self.one_hot = n_classes, np.dtype(dtype), one_hot
-        self.shape = (len(self.labels), n_classes if one_hot else 1)
+        self.weights = None if weights is None else np.asarray(weights, self.dtype)
+        columns = (n_classes if one_hot else 1) + (weights is not None)
+        self.shape = (len(self.labels), columns)
         self.ndim = 2
+
+    def weighted(self, weights: Any) -> ClassTargets:
+        """The same targets with a last column of weights, one per row."""
+        return ClassTargets(
+            self.labels,
+            self.n_classes,
+            self.dtype,
+            one_hot=self.one_hot,
+            weights=weights,
+        )
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -48,6 +68,9 @@ class ClassTargets:
             found = (labels == np.arange(self.n_classes)).astype(self.dtype)
         else:
             found = labels.astype(self.dtype)
+        if self.weights is not None:
+            weights = np.asarray(self.weights[rows])[..., None]
+            found = np.concatenate([found, weights], axis=-1)
         return np.asarray(found[columns]) if columns else found
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:

@@ -82,6 +82,8 @@ class TrainConfig:
     early_stopping: bool = False
     patience: int = 10
     min_delta: float | None = None
+    class_weight: str | None = None
+    threshold: float | str | None = None
     dev: float | None = None
     test: float | None = None
     train_dev: float | None = None

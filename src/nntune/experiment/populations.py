@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..population import fit_population
+from .classification import check_classification_settings, set_threshold
 from .config import DEFAULT_LEARNING_RATES, TrainConfig
 from .trial import (
     PreparedData,
@@ -31,9 +32,10 @@ from .trial import (
 
 __all__ = ["MEMBER_SETTINGS", "population_key", "train_population", "train_trials"]
 
-MEMBER_SETTINGS = ("learning_rate", "l2", "keep_prob", "init_seed", "out")
+MEMBER_SETTINGS = ("learning_rate", "l2", "keep_prob", "init_seed", "out", "threshold")
 """Settings in which the members of one population may differ (``keep_prob`` only
-between values below 1: a network has dropout layers or it has not)."""
+between values below 1: a network has dropout layers or it has not; ``threshold``
+is set on each member after training)."""
 
 
 def population_key(config: TrainConfig) -> tuple[Any, ...] | None:
@@ -90,6 +92,7 @@ def train_population(
     first = configs[0]
     dataset, train, dev = data.dataset, data.split.train, data.split.dev
     X_train = dataset.X[train]
+    class_weight = check_classification_settings(first, dataset)
     model = build_model(first, dataset, X_train, dataset.y[train])
     members = []
     for config in configs:
@@ -114,6 +117,7 @@ def train_population(
         seed=first.seed_for("shuffle"),
         early_stopping=build_early_stopping(first) if first.early_stopping else None,
         backend=first.backend,
+        class_weight=class_weight,
     )
     share = (time.perf_counter() - started) / len(configs)
     found = []
@@ -122,6 +126,7 @@ def train_population(
     ):
         own = build_model(config, dataset, X_train, dataset.y[train])
         own.params, own.state = state.params, state.model_state
+        set_threshold(config, own, dataset, train, dev)
         metrics = evaluate_sets(own, dataset, {"train": train, "dev": dev})
         column = "dev_cost" if own.loss.task == "regression" else "dev_accuracy"
         found.append(

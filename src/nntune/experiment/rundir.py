@@ -44,6 +44,7 @@ from ..training import (
     History,
     gradient_health,
 )
+from .classification import threshold_record
 from .config import TrainConfig
 
 if TYPE_CHECKING:
@@ -322,6 +323,9 @@ def write_trained_run(
             ),
         }
     )
+    threshold = threshold_record(config, model, split.dev)
+    if threshold is not None:  # a binary classifier's, as predict uses it
+        metrics["threshold"] = threshold
     if history.changes:
         metrics["changes"] = history.changes
     if recovered:

@@ -26,8 +26,10 @@ class Setting:
 
     Attributes:
         name: the key in configs and ``TrainConfig`` (flag: ``--name-with-dashes``).
-        kind: ``"bool"``, ``"int"``, ``"float"``, ``"str"``, ``"layers"`` or
-            ``"epochs"`` (strictly increasing epoch numbers, e.g. ``[50, 80]``).
+        kind: ``"bool"``, ``"int"``, ``"float"``, ``"str"``, ``"layers"``,
+            ``"epochs"`` (strictly increasing epoch numbers, e.g. ``[50, 80]``) or
+            ``"number_or_auto"`` (``"auto"``, or a number: one given as text, as
+            a flag gives it, is read as a number).
         default: the value when not given (None: "the optimizer's or decay's own").
         help: one line for ``--help`` and the docs.
         group: data, model, optimizer, schedule, training, split, seeds or run.
@@ -113,6 +115,8 @@ class Setting:
         else:
             what = "an integer" if self.kind == "int" else "a number"
             text = what + _range_text(self)
+            if self.kind == "number_or_auto":
+                text = "'auto' or " + text
         return text + (", or left out" if self.default is None else "")
 
     def applies_to(self, values: Mapping[str, Any]) -> bool:
@@ -172,6 +176,14 @@ def check_value(setting: Setting, value: Any, source: str = "config") -> Any:
         if any(a >= b for a, b in itertools.pairwise(epochs)):
             raise fail("is not strictly increasing")
         return epochs
+    if kind == "number_or_auto":
+        if value == "auto":
+            return value
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise fail("is neither 'auto' nor a number") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail()
     if kind == "int":

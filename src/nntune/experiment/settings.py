@@ -19,6 +19,7 @@ from typing import Any
 
 from ..architectures import ACTIVATIONS
 from ..initializers import ALIASES, Initializer
+from .classification import parse_class_weight
 from .optimizer_settings import (
     DECAYS,
     OPTIMIZER_SETTINGS,
@@ -207,6 +208,29 @@ SETTINGS: tuple[Setting, ...] = (
         "training",
         low=0.0,
         applies={"early_stopping": (True,)},
+    ),
+    Setting(
+        "class_weight",
+        "str",
+        None,
+        "Weigh the training loss by class: balanced (n_samples / (n_classes * "
+        "count of the class)) or CLASS:WEIGHT,... such as spam:5 (default: 1 each).",
+        "training",
+        check=parse_class_weight,
+        estimator=False,  # NNClassifier's own class_weight also takes a dict
+    ),
+    Setting(
+        "threshold",
+        "number_or_auto",
+        None,
+        "Binary decision threshold on P(class 1) in (0, 1), or auto: the one of "
+        "best F1 on the dev set (default 0.5). Kept with the model.",
+        "training",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+        estimator=False,  # NNClassifier's own: a regressor has none
     ),
     # split
     Setting(

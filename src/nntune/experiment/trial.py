@@ -35,10 +35,12 @@ from ..data.datasets import DATASETS, Dataset, load_dataset
 from ..data.io import load_file
 from ..data.split import Split, train_dev_test_split
 from ..losses import MeanSquaredError
+from ..metrics.classification import model_metrics
 from ..metrics.regression import regression_metrics
 from ..model import Sequential
 from ..optim import GradientTransformation, optimizer_from_name
 from ..training import Callback, EarlyStopping, History, evaluate, fit
+from .classification import check_classification_settings, set_threshold
 from .config import (
     DECAYS,
     DEFAULT_LEARNING_RATES,
@@ -254,6 +256,9 @@ def evaluate_sets(
             if model.loss.task == "regression":
                 predicted = model.predict(data.X[indices])
                 metrics[name].update(regression_metrics(data.y[indices], predicted))
+            else:  # precision, recall, F1 per class and macro; ROC AUC if binary
+                rows = data.X[indices], data.y[indices], data.class_names
+                metrics[name].update(model_metrics(model, *rows))
     return metrics
 
 
@@ -352,6 +357,7 @@ def train_trial(
     *,
     train_rows: Any = None,
     progress: str = "silent",
+    sample_weight: Any = None,
 ) -> TrialResult:
     """Train the model of ``config`` on ``data``'s training rows; never the test set.
 
@@ -366,6 +372,8 @@ def train_trial(
         callbacks: extra callbacks (a checkpoint, a pruner, gradient health).
         train_rows: a subset of the training rows (learning curves); default all.
         progress: ``"silent"`` (default), ``"auto"``, ``"rich"`` or ``"plain"``.
+        sample_weight: a weight per row of ``data`` (its training rows' weigh the
+            loss, times ``config.class_weight``'s; see :func:`~nntune.fit`).
 
     Raises:
         ValueError: when ``config``'s data settings differ from ``data``'s.
@@ -380,6 +388,7 @@ def train_trial(
     train = data.split.train if train_rows is None else np.asarray(train_rows)
     dev = data.split.dev
     X_train = dataset.X[train]  # one copy of the training rows, not two
+    class_weight = check_classification_settings(config, dataset)
     model = build_model(config, dataset, X_train, dataset.y[train])
     history = fit(
         model,
@@ -394,7 +403,10 @@ def train_trial(
         progress=progress,
         augment=build_augment(config, dataset),
         backend=config.backend,
+        sample_weight=_rows_of(sample_weight, train),
+        class_weight=class_weight,
     )
+    set_threshold(config, model, dataset, train, dev)
     metrics = evaluate_sets(model, dataset, {"train": train, "dev": dev})
     column = "dev_cost" if model.loss.task == "regression" else "dev_accuracy"
     curve = [v for v in history.column(column) if v is not None]
@@ -407,6 +419,10 @@ def train_trial(
         seconds=time.perf_counter() - started,
         dev_curve=curve,
     )
+
+
+def _rows_of(values: Any, rows: Any) -> Any:
+    return None if values is None else np.asarray(values)[rows]
 
 
 def evaluate_test(model: Sequential, data: PreparedData) -> dict[str, Any]:

@@ -70,7 +70,9 @@ def to_torch(
     update its running statistics exactly as nntune's training does. Batch norm's
     ``num_batches_tracked`` is 0: nntune does not count batches, and PyTorch reads
     it only when ``momentum=None``. The module's ``classes`` attribute holds the
-    class labels of the probability columns (None for a regression model).
+    class labels of the probability columns (None for a regression model), and
+    ``threshold`` a binary model's decision threshold on the second column's
+    probability (None for other tasks).
 
     Args:
         source: a :class:`~nntune.Sequential`, a fitted estimator, or the path of a
@@ -141,8 +143,11 @@ def to_onnx(
     output, ``"values"``: :meth:`~nntune.Sequential.predict`, in the target's units
     (with ``output="logits"``, the last layer's standardized values). Dropout is
     left out (it is the identity at inference). The labels are also in the
-    metadata property ``nntune.classes`` (JSON). The model is checked with
-    ``onnx.checker`` and written atomically.
+    metadata property ``nntune.classes`` (JSON). A binary model's ``label`` uses
+    its decision threshold (:attr:`~nntune.Sequential.threshold`, also in the
+    property ``nntune.threshold``): class 1 where the logit is above
+    ``logit(threshold)``, as ``predict``. The model is checked with ``onnx.checker``
+    and written atomically.
 
     Args:
         source: a :class:`~nntune.Sequential`, a fitted estimator, or the path of a

@@ -26,7 +26,7 @@ def build_graph(onnx: Any, source: Source, output: str, opset: int) -> Any:
     element = helper.np_dtype_to_tensor_dtype(model.dtype)
     logits, width, task = x, int(model.n_outputs or 0), model.loss.task
     if source.classes is not None:
-        _labels(graph, logits, task, source.classes)
+        _labels(graph, logits, model, source.classes)
     if task == "regression":
         name, scaling = "values", target_units(model)
         if scaling is not None and output != "logits":  # the target's units
@@ -71,16 +71,21 @@ def build_graph(onnx: Any, source: Source, output: str, opset: int) -> Any:
     }
     if source.classes is not None:
         properties["nntune.classes"] = json.dumps(list(source.classes))
+    if model.threshold is not None:
+        properties["nntune.threshold"] = repr(model.threshold)
     helper.set_model_props(proto, properties)
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def _labels(graph: _OnnxGraph, logits: str, task: str, classes: Any) -> None:
+def _labels(graph: _OnnxGraph, logits: str, model: Any, classes: Any) -> None:
     """Add the ``label`` output: the class of each row, as nntune predicts it."""
-    if task == "binary":  # class 1 where the logit is > 0, as Sequential.predict
-        zero = graph.constant("zero", np.zeros((1, 1)))
-        positive = graph.node("Greater", "positive", logits, zero)
+    if model.loss.task == "binary":
+        # Class 1 where z > logit(threshold) (0 for 0.5), as Sequential.predict; the
+        # constant in the model's dtype, as NumPy compares it.
+        cut = np.full((1, 1), model.loss.decision_logit)
+        cut_name = graph.constant("decision_logit", cut)
+        positive = graph.node("Greater", "positive", logits, cut_name)
         integer = graph.onnx.TensorProto.INT64
         codes = graph.node("Cast", "positive_code", positive, to=integer)
         shape = graph.constant("rows", np.array([-1], dtype=np.int64))

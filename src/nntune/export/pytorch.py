@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 EXTRA_FILE = "nntune.json"
 """The extra file of a program written by ``to_torch(..., path)``: its class labels
-(``classes``), ``output``, loss and layers."""
+(``classes``), ``output``, loss, layers and a binary model's decision ``threshold``
+on ``P(class 1)`` (None for other tasks)."""
 
 
 def build_module(source: Source, output: str) -> torch.nn.Sequential:
@@ -77,6 +78,7 @@ def build_module(source: Source, output: str) -> torch.nn.Sequential:
     exported: torch.nn.Sequential = nn.Sequential(modules).eval()
     # A plain attribute (torch types module attributes as tensors or modules).
     exported.classes = source.classes  # type: ignore[assignment]
+    exported.threshold = model.threshold  # type: ignore[assignment]
     return exported
 
 
@@ -99,6 +101,7 @@ def save_program(
         "output": output,
         "loss": model.loss.kind,
         "layers": list(model.names),
+        "threshold": model.threshold,
     }
     buffer = io.BytesIO()
     extra = {EXTRA_FILE: json.dumps(facts)}

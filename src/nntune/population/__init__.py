@@ -31,6 +31,7 @@ from ..data.batches import minibatch_indices
 from ..model import Sequential
 from ..normalization import BatchNorm
 from ..optim import GradientTransformation
+from ..sample_weights import weigh_targets
 from ..training import EarlyStopping, History, TrainState
 from ..training.fit import largest_product
 from ..training.history import COLUMNS
@@ -153,6 +154,8 @@ def fit_population(
     early_stopping: EarlyStopping | None = None,
     backend: str = "numpy",
     train_metrics: str = "running",
+    sample_weight: Any = None,
+    class_weight: Any = None,
 ) -> PopulationResult:
     """Train one model per member of ``members`` together, in one batched pass.
 
@@ -192,6 +195,10 @@ def fit_population(
         train_metrics: ``"running"`` (the mean of the mini-batches' metrics, as
             :func:`fit` records them by default) or ``"full"`` (the whole training
             set evaluated after every epoch).
+        sample_weight: a weight per training row, shared by every member, as
+            in :func:`~nntune.fit`.
+        class_weight: ``"balanced"`` or ``{class index: weight}``, as in
+            :func:`~nntune.fit`.
 
     Raises:
         ValueError: for unknown member settings or members that cannot stack.
@@ -222,7 +229,9 @@ def fit_population(
             "each member then draws its own weights with its init_seed."
         )
     x, labels = model.prepare(X, y)
-    targets: Any = labels
+    targets: Any = weigh_targets(
+        labels, model.loss.task, sample_weight=sample_weight, class_weight=class_weight
+    )
     dev_data = model.prepare(*dev) if dev is not None else None
     states = member_states(model, optimizer, found, int(model.in_features or 0))
     histories = [History() for _ in found]

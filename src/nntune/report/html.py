@@ -40,6 +40,7 @@ from ._markup import (
     _value,
     _warnings,
 )
+from .classification import classification_sections
 from .comparison import render_comparison_report, write_comparison_report
 from .rundir import RUN_FILES, _model_figures, read_history, read_run
 
@@ -77,9 +78,10 @@ _RATE = "The learning rate of each epoch (log scale when it varies more than 10x
 def render_run_report(run_dir: str | Path, *, data: Dataset | None = None) -> str:
     """Return the HTML report of a run directory written by ``nntune train``.
 
-    Sections: summary, cost, accuracy, learning rate, decision boundary (2-D inputs),
-    confusion matrix (classification, dev set), diagnosis, gradient health,
-    warnings and configuration.
+    Sections: summary, classification metrics (per class), cost, accuracy,
+    learning rate, decision boundary (2-D inputs), confusion matrix (classification,
+    dev set), ROC curve (binary), diagnosis, gradient health, warnings and
+    configuration.
 
     Args:
         run_dir: The folder of the run (``--out`` of ``nntune train``).
@@ -113,6 +115,7 @@ def render_run_report(run_dir: str | Path, *, data: Dataset | None = None) -> st
     notes: list[str] = []
     figures += _model_figures(folder, settings, metrics, data)
     sections = [("summary", "Summary", _summary(settings, metrics))]
+    sections += classification_sections(metrics)  # per-class table (classifiers)
     sections += [_plot_section(*figure, notes) for figure in figures]
     sections += [
         *_changes(history.changes, metrics),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..metrics.classification import confusion_matrix as count_confusions
 from ..optim.ewa import smooth
 from ._plot_style import (
     BATCH_COLOR,
@@ -261,27 +262,15 @@ def decision_boundary(
 
 
 def confusion_counts(labels: Any, predictions: Any, n_classes: int) -> np.ndarray:
-    """Count examples by (true class, predicted class).
+    """Count examples by (true class, predicted class); one-hot rows are classes.
+
+    :func:`nntune.metrics.classification.confusion_matrix` of the classes.
 
     Example:
         >>> confusion_counts([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist()
         [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     """
-    true, predicted = _labels(labels), _labels(predictions)
-    if true.shape != predicted.shape:
-        raise ValueError(
-            f"labels and predictions must have the same length; got {true.shape} "
-            f"and {predicted.shape}."
-        )
-    if true.size and min(true.min(), predicted.min()) < 0:
-        raise ValueError("class labels must be 0..n_classes-1; got a negative label.")
-    if true.size and max(true.max(), predicted.max()) >= n_classes:
-        raise ValueError(
-            f"class labels must be below n_classes={n_classes}; got "
-            f"{max(true.max(), predicted.max())}. Pass the number of classes."
-        )
-    flat = np.bincount(true * n_classes + predicted, minlength=n_classes**2)
-    return flat.reshape(n_classes, n_classes)
+    return count_confusions(_labels(labels), _labels(predictions), n_classes)
 
 
 def confusion_matrix(

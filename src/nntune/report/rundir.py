@@ -143,7 +143,25 @@ def _model_figures(
     caption += "predicted class (columns); the diagonal is right "
     caption += f"({np.mean(labels == predicted):.2%})."
     draw = partial(plots.confusion_matrix, labels, predicted, classes, title=title)
-    return [*figures, ("confusion", "Confusion matrix", draw, caption)]
+    figures.append(("confusion", "Confusion matrix", draw, caption))
+    if model.threshold is not None and len(np.unique(labels)) == 2:
+        figures.append(_roc_figure(model, data.X[rows], labels, name))
+    return figures
+
+
+def _roc_figure(model: Any, X: Any, labels: Any, name: str) -> _Figure:
+    """A binary classifier's ROC curve on the set of its confusion matrix."""
+    from .classification import roc_plot
+
+    scores = np.asarray(model.predict_proba(X), dtype=np.float64)[:, 1]
+    title = f"ROC curve ({name} set)"
+    draw = partial(roc_plot, labels, scores, threshold=model.threshold, title=title)
+    caption = (
+        f"The true-positive rate against the false-positive rate of the {len(labels)} "
+        f"{name} examples as the threshold on P(class 1) falls from 1 to 0; the "
+        "dot is the model's own threshold, the dashed line chance (AUC 0.5)."
+    )
+    return ("roc", "ROC curve", draw, caption)
 
 
 def _regression_figures(model: Any, data: Dataset, split: Any) -> list[_Figure]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..backend import Params, State, namespace
+import numpy as np
+
+from ..backend import Params, State, namespace, to_numpy
 from ..model import Sequential
 
 __all__ = [
@@ -47,7 +49,8 @@ def evaluate_arrays(
     The forward pass keeps no caches (:meth:`Sequential.infer`), and a set of more
     than :data:`EVALUATION_ROWS` rows is evaluated in chunks of that many, so the
     memory an evaluation needs does not grow with the set. The cost of a chunked
-    set is the mean of the chunks' costs weighted by their rows (in float64).
+    set is the mean of the chunks' costs weighted by their rows (in float64), or by
+    their rows' weights for weighted targets (:mod:`nntune.sample_weights`).
     ``rows(model, params, state, x, targets)`` evaluates one chunk (a compiled
     one on the JAX backend).
     """
@@ -56,6 +59,7 @@ def evaluate_arrays(
     if m <= EVALUATION_ROWS:
         return one(model, params, state, x, targets)
     costs, correct = [], []
+    weights = _row_weights(model, targets)
     for start in range(0, m, EVALUATION_ROWS):
         chunk = slice(start, min(m, start + EVALUATION_ROWS))
         share = (chunk.stop - chunk.start) / m
@@ -63,11 +67,24 @@ def evaluate_arrays(
             model, params, state, x[..., chunk, :], targets[..., chunk, :]
         )
         xp = namespace(cost)
-        costs.append(xp.astype(cost, xp.float64) * share)
+        weight = share
+        if weights is not None:  # the chunk's share of the weights (per member)
+            weight = weights[..., chunk].sum(-1) / weights.sum(-1)
+        costs.append(xp.astype(cost, xp.float64) * weight)
         if accuracy is not None:
             correct.append(accuracy * share)
     total = sum(costs[1:], costs[0])
     return total, (sum(correct[1:], correct[0]) if correct else None)
+
+
+def _row_weights(model: Sequential, targets: Any) -> Any:
+    """The rows' weights (float64, on the host) of weighted targets, else None."""
+    if targets.shape[-1] <= int(model.n_outputs or 0):
+        return None
+    found = getattr(targets, "weights", None)  # ClassTargets keep them apart
+    if found is None:
+        found = to_numpy(targets[..., -1])
+    return np.asarray(found, dtype=np.float64)
 
 
 def evaluate_rows(
@@ -86,6 +103,7 @@ def accuracy(model: Sequential, logits: Any, targets: Any) -> Any:
     if model.loss.task == "regression":
         return None
     xp = namespace(logits)
+    targets = targets[..., : logits.shape[-1]]  # without a column of row weights
     predicted = model.loss.predict(logits)
     if model.loss.task == "binary":
         labels = xp.astype(targets[..., 0] > 0.5, predicted.dtype)

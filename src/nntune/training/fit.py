@@ -28,6 +28,7 @@ from ..optim import (
     base_learning_rate,
     current_learning_rate,
 )
+from ..sample_weights import weigh_targets
 from .callbacks import Callback, ProgressBar
 from .history import History
 from .runners import Epoch, Plan, Runner, make_runner
@@ -201,6 +202,8 @@ def fit(
     hyperparams: Mapping[str, Any] | None = None,
     backend: str = "numpy",
     train_metrics: str | int = "running",
+    sample_weight: Any = None,
+    class_weight: Any = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch optimization; return its history.
 
@@ -245,6 +248,14 @@ def fit(
         train_metrics: ``"running"`` (the default, see above), ``"full"``, or an
             integer k: the full evaluation every k epochs and after the last one,
             the running metrics in the other epochs.
+        sample_weight: one weight >= 0 per training row: each mini-batch's cost is
+            the weighted mean ``sum_i w_i l_i / sum_i w_i`` of its rows' losses
+            (:mod:`nntune.sample_weights`; PyTorch's weighted cross-entropy). The
+            training cost recorded is that weighted loss; the dev set's and the
+            accuracies are not weighted.
+        class_weight: ``"balanced"`` (``n_samples / (n_classes * bincount(y))``)
+            or ``{class index: weight}``: each row's weight is multiplied by its
+            class's (classifiers only).
 
     Returns:
         The history; ``history.train_state`` is the final :class:`TrainState`.
@@ -280,6 +291,9 @@ def fit(
     check_backend(backend)
     _check_train_metrics(train_metrics)
     x, targets = model.prepare(X, y)
+    targets = weigh_targets(
+        targets, model.loss.task, sample_weight=sample_weight, class_weight=class_weight
+    )
     dev_data = model.prepare(*dev) if dev is not None else None
     optimizer = optimizer or adam(0.001)
     chosen = [Callback.adapt(callback) for callback in callbacks]

@@ -212,4 +212,9 @@ def _plain(value: Any) -> Any:
 
 
 def _plain_dict(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: (int(v) if k == "examples" else float(v)) for k, v in metrics.items()}
+    # The scalars only: a study keeps no per-class table or confusion matrix.
+    return {
+        k: (int(v) if k == "examples" else float(v))
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
