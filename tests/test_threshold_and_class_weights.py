@@ -19,7 +19,7 @@ from nntune.experiment.trial import prepare_data, train_trial
 from nntune.metrics.classification import best_threshold
 from nntune.serialization import ModelFileError
 
-X_MOONS, Y_MOONS = nntune.load_dataset("moons", n_samples=200).X, None
+X_MOONS = nntune.load_dataset("moons", n_samples=200).X
 
 
 def binary_model(seed=0):
@@ -53,6 +53,18 @@ def test_the_default_threshold_leaves_the_saved_config_as_it_was():
 def test_a_threshold_outside_0_1_is_refused(value):
     with pytest.raises(ValueError, match=r"threshold must be a number in \(0, 1\)"):
         binary_model().threshold = value
+
+
+def test_the_decision_boundary_is_drawn_at_the_models_threshold():
+    plots = require("nntune.report.plots")
+    model = binary_model()
+    model.threshold = 0.3
+    assert plots._decision_threshold(model) == 0.3
+    moons = nntune.load_dataset("moons", n_samples=60)
+    clf = NNClassifier((4,), epochs=2, random_state=0, threshold=0.2)
+    clf.fit(moons.X, moons.y)
+    assert plots._decision_threshold(clf) == 0.2
+    assert plots._decision_threshold(NNClassifier()) == 0.5  # not fitted
 
 
 def test_a_multiclass_model_has_no_threshold():

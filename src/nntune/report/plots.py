@@ -176,13 +176,14 @@ def decision_boundary(
     resolution: int = 200,
     margin: float = 0.1,
     max_points: int = 2000,
+    threshold: float | None = None,
 ) -> bytes:
     """Draw a classifier's regions over 2-D inputs, with the points by class.
 
     ``model.predict_proba`` is evaluated on a ``resolution x resolution`` grid spanning
     the points plus ``margin`` times their range on each side. Binary: the probability
-    of class 1 shaded, the boundary ``p = 0.5`` drawn; multiclass: each grid point
-    coloured by its most probable class.
+    of class 1 shaded, the boundary ``p = threshold`` drawn; multiclass: each grid
+    point coloured by its most probable class.
 
     Args:
         model: A fitted classifier with ``predict_proba`` (a Sequential or estimator).
@@ -192,6 +193,9 @@ def decision_boundary(
         resolution: Grid points along each axis.
         margin: Share of the data's range added on each side.
         max_points: At most this many points are drawn (a seeded sample).
+        threshold: The binary boundary's ``P(class 1)``, where the predictions
+            change: by default the model's own (a Sequential's ``threshold``, an
+            estimator's ``threshold_``), else 0.5.
 
     Raises:
         ValueError: if ``X`` is not 2-D with two features or ``y`` does not match.
@@ -227,7 +231,8 @@ def decision_boundary(
             filled = axes.contourf(
                 xx, yy, p1, levels=np.linspace(0, 1, 11), cmap=shades, alpha=0.45
             )
-            axes.contour(xx, yy, p1, levels=[0.5], colors="#24292f", linewidths=1.5)
+            level = _decision_threshold(model) if threshold is None else threshold
+            axes.contour(xx, yy, p1, levels=[level], colors="#24292f", linewidths=1.5)
             bar = figure.colorbar(filled, ax=axes, fraction=0.05, pad=0.02)
             bar.set_label(f"P({names[1] if len(names) > 1 else 1})")
         else:
@@ -259,6 +264,15 @@ def decision_boundary(
         axes.legend(title="class", loc="best", markerscale=1.4)
 
     return _render(draw)
+
+
+def _decision_threshold(model: Any) -> float:
+    """A binary classifier's threshold on P(class 1): its own, else 0.5."""
+    for name in ("threshold_", "threshold"):
+        value = getattr(model, name, None)
+        if isinstance(value, float):
+            return value
+    return 0.5
 
 
 def confusion_counts(labels: Any, predictions: Any, n_classes: int) -> np.ndarray:

@@ -127,9 +127,9 @@ def _model_figures(
     figures: list[_Figure] = []
     if data.n_features == 2:
         X, y = data.X[split.train], data.y[split.train]
-        kind = (
-            "boundary p = 0.5 in black" if len(classes) <= 2 else "most probable class"
-        )
+        kind = "most probable class"
+        if model.threshold is not None:  # binary: where the predictions change
+            kind = f"boundary p = {model.threshold:.3g} in black"
         draw = partial(plots.decision_boundary, model, X, y, class_names=classes)
         caption = f"The model's predictions over the input plane ({kind}); points: "
         shown = f"the {len(X)}" if len(X) <= 2000 else f"2,000 of the {len(X)}"
