@@ -58,6 +58,7 @@ def test_the_guide_has_its_pages():
         "regression.md",
         "tuning.md",
         "export.md",
+        "course-labs.md",
         "estimators.md",
         "cli.md",
         "conventions.md",

@@ -24,7 +24,16 @@ import array_api_compat
 import numpy as np
 
 from ._validation import is_array
-from .backend import Array, Params, Seed, State, make_rng, namespace, resolve_dtype
+from .backend import (
+    Array,
+    Draws,
+    Params,
+    Seed,
+    State,
+    make_rng,
+    namespace,
+    resolve_dtype,
+)
 from .backend.random import fold_in
 from .data.mapped import MappedArray, out_of_core
 from .data.targets import chunked_targets
@@ -105,8 +114,17 @@ class Sequential:
         """JSON-serializable facts kept with the model by save/load (class names...)."""
 
     # ------------------------------------------------------------------ building
-    def init(self, in_features: int, seed: Seed = 0, dtype: Any = None) -> Sequential:
+    def init(
+        self,
+        in_features: int,
+        seed: Seed | np.random.RandomState = 0,
+        dtype: Any = None,
+    ) -> Sequential:
         """Create parameters and state for ``in_features`` inputs; return ``self``.
+
+        ``seed`` is an int or a Generator; a legacy ``numpy.random.RandomState``
+        draws each layer's weights in order as the course's labs do,
+        ``randn(units, inputs)`` (:mod:`nntune.initializers`).
 
         Raises:
             ValueError: if the last layer's width does not fit the loss.
@@ -117,7 +135,7 @@ class Sequential:
             raise TypeError(f"in_features must be an int; got {in_features!r}.")
         if in_features < 1:
             raise ValueError(f"in_features must be >= 1; got {in_features}.")
-        rng = make_rng(seed)
+        rng: Draws = seed if isinstance(seed, np.random.RandomState) else make_rng(seed)
         self.dtype = resolve_dtype(dtype)
         params: Params = {}
         state: State = {}

@@ -107,7 +107,10 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "he",
         "Initializer: zeros, random[:scale], xavier, glorot, he[:scale] (he); "
-        "PyTorch's kaiming_normal is he, xavier_normal is glorot.",
+        "Keras' he_normal, glorot_normal, lecun_normal (truncated), he_uniform, "
+        "glorot_uniform, lecun_uniform; PyTorch's kaiming_normal is he, "
+        "xavier_normal glorot, kaiming_uniform he_uniform, xavier_uniform "
+        "glorot_uniform.",
         "model",
         value_aliases=ALIASES,
         check=Initializer.parse,

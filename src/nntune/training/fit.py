@@ -31,6 +31,7 @@ from ..optim import (
 from ..sample_weights import weigh_targets
 from .callbacks import Callback, ProgressBar
 from .history import History
+from .legacy_seed import check_legacy_seed, legacy_plan
 from .runners import Epoch, Plan, Runner, make_runner
 from .state import TrainState
 
@@ -85,7 +86,7 @@ class Trainer:
     train_state: TrainState  # held by _HostState (set on the class below)
     epochs: int
     batch_size: int
-    seed: int
+    seed: int | np.random.RandomState
     callbacks: list[Callback]
     history: History = field(default_factory=History)
     epoch: int = 0
@@ -195,7 +196,7 @@ def fit(
     batch_size: int = 64,
     dev: tuple[Any, Any] | None = None,
     callbacks: Sequence[Callback] = (),
-    seed: int = 0,
+    seed: int | np.random.RandomState = 0,
     progress: str = "auto",
     augment: Callable[[Any, np.random.Generator], Any] | None = None,
     train_state: TrainState | None = None,
@@ -233,7 +234,13 @@ def fit(
         dev: optional ``(X_dev, y_dev)`` evaluated after every epoch.
         callbacks: e.g. :class:`EarlyStopping`, :class:`ReduceLROnPlateau`,
             :class:`Checkpoint`.
-        seed: seeds the shuffles and, for a new state, the dropout key.
+        seed: seeds the shuffles and, for a new state, the dropout key. A legacy
+            ``numpy.random.RandomState`` is drawn from as the course's labs draw
+            from ``np.random``: each epoch's order is its ``permutation(m)`` (none
+            for batch gradient descent), each step's dropout masks its ``rand(units,
+            examples) < keep_prob``, layer by layer (NumPy backend only; the labs'
+            reseeding, e.g. ``np.random.seed(seed)`` before each epoch's shuffle,
+            is a callback's ``on_epoch_begin``: docs/course-labs.md).
         progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"silent"``.
         augment: ``augment(x_batch, rng) -> x_batch`` applied to every training
             mini-batch (never to evaluation), e.g. an :class:`nntune.data.Augment`;
@@ -290,6 +297,8 @@ def fit(
         )
     check_backend(backend)
     _check_train_metrics(train_metrics)
+    if isinstance(seed, np.random.RandomState):
+        check_legacy_seed(backend, augment, callbacks)
     x, targets = model.prepare(X, y)
     targets = weigh_targets(
         targets, model.loss.task, sample_weight=sample_weight, class_weight=class_weight
@@ -355,6 +364,9 @@ def _plan(trainer: Trainer, m: int, epoch: int) -> Plan:
         2 if any(isinstance(layer, BatchNorm) for layer in trainer.model.layers) else 1
     )
     seed, batch_size = trainer.seed, trainer.batch_size
+
+    if isinstance(seed, np.random.RandomState):
+        return legacy_plan(seed, m, batch_size, min_last)
 
     def plan() -> tuple[np.random.Generator, list[Any]]:
         rng = np.random.default_rng([seed, epoch])
