@@ -71,8 +71,9 @@ def recipe(
     course's order (a bigger network, training longer and the learning rate for
     bias; L2, dropout, augmentation and a learning curve for variance), keeping what
     lowers the dev error. It then tunes the learning rate, then beta1 and the
-    mini-batch size, and evaluates the chosen model on the test set once. Any
-    training flag sets where it starts (--layers 1 starts from one unit).
+    mini-batch size, then the hidden units, layers and decay, and evaluates the
+    chosen model on the test set once. Any training flag sets where it starts
+    (--layers 1 starts from one unit).
 
     --out DIR (default runs/recipe-DATA) gets recipe.json, the searches' studies,
     the final run (DIR/final) and report.html, the story step by step. Interrupted,

@@ -17,7 +17,8 @@ or regularize; then tune what matters most first, and look at the test set once.
    remedy helps, or when its share of the budget is spent.
 3. **Tune**: random, coarse-to-fine searches on the right scales in the course's
    order of importance: the learning rate first (log scale; one population where
-   it can), then ``beta1`` (one-minus-log scale) and the mini-batch size. A search
+   it can), then ``beta1`` (one-minus-log scale) and the mini-batch size; last the
+   hidden units, the number of layers and the decay, a few configurations each. A
    result replaces the model only when its dev error is lower.
 4. **Final**: the chosen settings trained as a run folder (model, history, report
    files) and evaluated on the test set, once.
@@ -55,7 +56,7 @@ from .recipe_story import (
     make_step,
     task_error,
 )
-from .recipe_tune import learning_curve_step, tune_steps
+from .recipe_tune import learning_curve_step, structure_steps, tune_steps
 from .trial import PreparedData, build_model, prepare_data
 
 __all__ = ["RecipeResult", "Step", "baseline", "recipe"]
@@ -173,6 +174,7 @@ def recipe(
     config, current = _fix(state, config, current, data)
     searches = {"storage": storage, "engine": engine, "workers": workers}
     config, current = tune_steps(state, config, current, data, trials, searches)
+    config, current = structure_steps(state, config, current, data)
     final_config = dataclasses.replace(config, out=str(folder / "final"))
     finish = run_final or (lambda c: run_training(c, progress="silent"))
     started = time.perf_counter()

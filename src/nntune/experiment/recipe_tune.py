@@ -18,7 +18,7 @@ from .config import DEFAULT_LEARNING_RATES, TrainConfig
 from .recipe_story import RecipeState, Step, dev_error, make_step, shown
 from .trial import PreparedData, train_trial
 
-__all__ = ["learning_curve_step", "tune_steps"]
+__all__ = ["learning_curve_step", "structure_steps", "tune_steps"]
 
 
 def learning_curve_step(
@@ -137,4 +137,62 @@ def tune_steps(
         step.why, step.kept = why, kept
         step.seconds = float(best["seconds"])
         state.add(step)
+    return config, current
+
+
+def structure_steps(
+    state: RecipeState,
+    config: TrainConfig,
+    current: dict[str, Any],
+    data: PreparedData,
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """Last in importance: the hidden units, the number of layers and the decay.
+
+    Each is a few configurations trained outright (half and twice the units, one
+    layer more, an inverse-time decay), the best kept when it lowers the dev error.
+    """
+    units = config.layers
+    extra = max(4, units[-1] // 2)
+    options: list[tuple[str, str, list[dict[str, Any]]]] = [
+        (
+            "hidden units",
+            "the hidden units come after the learning rate, beta and batch size",
+            [
+                {"layers": tuple(max(1, u // 2) for u in units)},
+                {"layers": tuple(2 * u for u in units)},
+            ],
+        ),
+        (
+            "layers",
+            "the number of layers is among the last things to tune",
+            [{"layers": (*units, extra)}],
+        ),
+    ]
+    if config.decay == "none":
+        why = "learning-rate decay, last: smaller steps as training converges"
+        options.append(("decay", why, [{"decay": "inverse_time"}]))
+    for name, why, changes in options:
+        reserve = 2 * float(current.get("seconds", 1.0)) + 5
+        if state.left() < reserve * (len(changes) + 1):
+            state.add(Step(f"tune {name}", "the budget is spent", {}, why))
+            continue
+        before = dev_error(data, current)
+        tried = []
+        for change in changes:
+            candidate = TrainConfig.from_mapping({**config.settings(), **change})
+            found = state.trial(candidate, data)
+            tried.append((dev_error(data, found), candidate, found, change))
+        value, candidate, found, change = min(tried, key=lambda item: item[0])
+        kept = value < before
+        seen = (
+            ", ".join(f"{shown(c)}: dev {v:.4g}" for v, _, _, c in tried)
+            + f" (the current model's: {before:.4g})"
+        )
+        step = make_step(f"tune {name}", seen, candidate, found, change)
+        step.why, step.kept = why, kept
+        if not kept:
+            step.changed = {}
+        state.add(step)
+        if kept:
+            config, current = candidate, found
     return config, current
