@@ -95,7 +95,7 @@ def recipe(
     def on_step(step: Any) -> None:
         if show:
             kept = " (kept)" if step.kept and step.changed else ""
-            changed = ", ".join(f"{k}={v}" for k, v in step.changed.items())
+            changed = ", ".join(f"{k}={_shown(v)}" for k, v in step.changed.items())
             errors = "" if step.dev_error is None else f"  dev {step.dev_error:.4g}"
             click.echo(
                 f"- {step.name}{': ' + changed if changed else ''}{kept}{errors}"
@@ -146,6 +146,14 @@ def recipe(
                 f"Test RMSE of the chosen model: {story.final['test_error']:.4g}"
             )
     click.echo(f"Report: {report} (open it in a browser)")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _given(config_file: Path | None, flags: dict[str, Any]) -> set[str]:
