@@ -42,7 +42,7 @@ import numpy as np
 
 from ..diagnosis import diagnose
 from ..regression_diagnosis import diagnose_regression
-from ..remedies import Recommendation, describe_run
+from ..remedies import Recommendation, Run
 from .config import DEFAULT_LEARNING_RATES, TrainConfig
 from .recipe_story import (
     Journal,
@@ -50,7 +50,6 @@ from .recipe_story import (
     RecipeState,
     Step,
     changed_settings,
-    described,
     dev_error,
     jsonable,
     make_step,
@@ -296,9 +295,12 @@ def _diagnose(
     """The problems of the current model, what was seen, and the remedies."""
     task = data.dataset.task
     train, dev = task_error(task, current["train"]), task_error(task, current["dev"])
-    metrics = {"epochs_run": current["epochs_run"], "data": described(data)}
-    run = describe_run(state.folder, config.settings(), metrics, [])
-    run = dataclasses.replace(run, cost_flat=bool(current["cost_flat"]))
+    run = Run(
+        str(state.folder),
+        bool(current["stopped_early"]),
+        bool(current["cost_flat"]),
+        data.dataset.image_shape is not None,
+    )
     common: dict[str, Any] = {
         "train_error": train,
         "dev_error": dev,

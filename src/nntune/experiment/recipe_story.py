@@ -105,7 +105,6 @@ class Journal:
         self.path = folder / RECIPE_FILE
         self.inputs = inputs
         self.trials: dict[str, dict[str, Any]] = {}
-        self.spent = 0.0
         if self.path.exists():
             try:
                 document = json.loads(self.path.read_text())
@@ -123,7 +122,6 @@ class Journal:
                     "inputs to continue it."
                 )
             self.trials = dict(document.get("trials", {}))
-            self.spent = float(document.get("spent", 0.0))
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, steps: list[Step], spent: float) -> None:
@@ -155,7 +153,6 @@ class RecipeState:
         # The clock counts a result read back from the journal as the time it took
         # when it was made, so a continued recipe takes the same decisions.
         self.replayed = 0.0
-        self.trained = 0  # trials trained in this process (not read back)
 
     @property
     def elapsed(self) -> float:
@@ -165,9 +162,7 @@ class RecipeState:
         """A result the journal holds (its time counted on the clock), or None."""
         found = self.journal.trials.get(key)
         if found is not None:
-            started = time.perf_counter()
             self.replayed += float(found.get("seconds", 0.0))
-            self.started += time.perf_counter() - started  # reading costs nothing
         return found
 
     def record(self, key: str, found: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +189,6 @@ class RecipeState:
             return found
         started = time.perf_counter()
         result = train_trial(config, data)
-        self.trained += 1
         train_costs = result.history.column("train_cost")
         metrics = {"epochs_run": result.history.epochs_run, "data": described(data)}
         run = describe_run(self.folder, config.settings(), metrics, train_costs)

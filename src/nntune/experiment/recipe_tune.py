@@ -83,7 +83,7 @@ def tune_steps(
     why += "mini-batch size (powers of two)"
     stages.append(("beta1_batch_size", second, why))
     for index, (name, space, why) in enumerate(stages):
-        reserve = 2 * float(current.get("seconds", 1.0)) + 5
+        reserve = _reserve(current)
         share = 0.5 if index == 0 else 1.0
         limit = share * (state.left() - reserve)
         if limit <= 1:
@@ -172,7 +172,7 @@ def structure_steps(
         why = "learning-rate decay, last: smaller steps as training converges"
         options.append(("decay", why, [{"decay": "inverse_time"}]))
     for name, why, changes in options:
-        reserve = 2 * float(current.get("seconds", 1.0)) + 5
+        reserve = _reserve(current)
         if state.left() < reserve * (len(changes) + 1):
             state.add(Step(f"tune {name}", "the budget is spent", {}, why))
             continue
@@ -196,3 +196,8 @@ def structure_steps(
         if kept:
             config, current = candidate, found
     return config, current
+
+
+def _reserve(current: dict[str, Any]) -> float:
+    """Seconds kept for the final run: twice the current model's training, and 5."""
+    return 2 * float(current.get("seconds", 1.0)) + 5
