@@ -432,14 +432,15 @@ def test_fit_trains_packed_and_equals_the_pure_step_bit_for_bit(monkeypatch):
     from nntune.trees import flatten
 
     packed = importlib.import_module("nntune.training.packed")
+    plan = importlib.import_module("nntune.training.plan")
     calls = []
-    real = packed.PackedModel.train_pass
+    real = plan.PlannedModel.train_pass
 
     def spied(self, *args, **kwargs):
         calls.append(1)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(packed.PackedModel, "train_pass", spied)
+    monkeypatch.setattr(plan.PlannedModel, "train_pass", spied)
     for optimizer in (
         optim.adam(optim.inverse_time_decay(0.01, 0.5)),
         optim.adamw(0.01, weight_decay=0.1),

@@ -302,11 +302,25 @@ class Sequential:
     ) -> float | Array:
         """The L2 + L1 penalty on the weights for a cost over ``m`` examples."""
         total: float | Array = 0.0
-        for name, (l2, l1) in self.regularizers(hyperparams).items():
-            for regularizer in (l2, l1):
-                if _active(regularizer.strength):
-                    total = total + regularizer.cost(params[name]["W"], m)
+        for name, active in self.active_regularizers(hyperparams):
+            for regularizer in active:
+                total = total + regularizer.cost(params[name]["W"], m)
         return total
+
+    def active_regularizers(
+        self, hyperparams: Hyperparams | None = None
+    ) -> list[tuple[str, list[L2 | L1]]]:
+        """The Dense layers with a penalty and their active L2/L1, in layer order.
+
+        An array strength (a live or per-member value) always counts as active: no
+        Python branch on an array value.
+        """
+        found = []
+        for name, pair in self.regularizers(hyperparams).items():
+            active = [r for r in pair if is_array(r.strength) or bool(r.strength)]
+            if active:
+                found.append((name, active))
+        return found
 
     def value_and_grad(
         self,
@@ -350,12 +364,11 @@ class Sequential:
         loss, dlogits = self.loss.value_and_grad(logits, targets)
         grads = self.backprop(params, caches, dlogits)
         cost, m = loss, x.shape[-2]
-        for name, (l2, l1) in self.regularizers(hyperparams).items():
+        for name, active in self.active_regularizers(hyperparams):
             weights = params[name]["W"]
-            for regularizer in (l2, l1):
-                if _active(regularizer.strength):
-                    cost = cost + regularizer.cost(weights, m)
-                    grads[name]["W"] = grads[name]["W"] + regularizer.grad(weights, m)
+            for regularizer in active:
+                cost = cost + regularizer.cost(weights, m)
+                grads[name]["W"] = grads[name]["W"] + regularizer.grad(weights, m)
         return TrainPass(cost, grads, new_state, loss, logits)
 
     # ---------------------------------------------------------- friendly shell
@@ -551,11 +564,6 @@ class Sequential:
                 "the model has no parameters yet; call model.init(in_features=..., "
                 "seed=...) first (or load a saved model)."
             )
-
-
-def _active(strength: Any) -> bool:
-    # An array strength (a live or per-member value) always counts: no branch on it.
-    return is_array(strength) or bool(strength)
 
 
 def _resolve_loss(loss: Loss | str) -> Loss:

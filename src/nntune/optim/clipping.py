@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._validation import check_real
-from ..backend import Params, namespace
+from ..backend import Array, Params, namespace
+from . import inplace
 from .ewa import tree_map
 from .transforms import EmptyState, GradientTransformation
 
@@ -48,12 +51,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     def init(params: Params) -> EmptyState:
         return EmptyState()
 
-    def update(
-        updates: Params, state: EmptyState, params: Params | None = None
-    ) -> tuple[Params, EmptyState]:
-        leaves = [g for arrays in updates.values() for g in arrays.values()]
-        if not leaves:
-            return updates, state
+    def factor(leaves: list[Array]) -> Any:
         xp = namespace(*leaves)
         squared = sum(xp.sum(g * g) for g in leaves)
         norm = xp.sqrt(squared)
@@ -62,8 +60,21 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         # infinite or NaN norm) makes a non-finite gradient give NaN updates, which
         # the training loop reports, rather than a silent zero step.
         scale = max_norm / xp.maximum(norm, xp.asarray(max_norm, dtype=norm.dtype))
-        scale = scale + (norm - norm)
+        return scale + (norm - norm)
+
+    def update(
+        updates: Params, state: EmptyState, params: Params | None = None
+    ) -> tuple[Params, EmptyState]:
+        leaves = [g for arrays in updates.values() for g in arrays.values()]
+        if not leaves:
+            return updates, state
+        scale = factor(leaves)
+        xp = namespace(scale)
         clipped = tree_map(lambda g: g * xp.astype(scale, g.dtype), updates)
         return clipped, state
 
+    def prepare_scale(updates: Array, state: EmptyState) -> tuple[Any, EmptyState]:
+        return namespace(updates).astype(factor([updates]), updates.dtype), state
+
+    inplace.register(update, inplace.scale_twin(prepare_scale, reads_updates=True))
     return GradientTransformation(init, update)

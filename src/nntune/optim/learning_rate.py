@@ -17,6 +17,7 @@ import numpy as np
 
 from .._validation import check_real, is_array
 from ..backend import Array, Params, namespace, per_member
+from . import inplace
 from .ewa import tree_map
 from .schedules import (
     Schedule,
@@ -110,16 +111,19 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
             value=xp.asarray(value),
         )
 
-    def update(
-        updates: Params, state: LearningRateState, params: Params | None = None
-    ) -> tuple[Params, LearningRateState]:
+    def advance(state: LearningRateState) -> tuple[Any, LearningRateState]:
         rate = evaluate_schedule(schedule, state.learning_rate, state.epoch, state.step)
         xp = namespace(state.step)
         # 0-d arrays, never NumPy scalars: the state keeps its structure.
         new_state = state._replace(
             step=xp.asarray(state.step + 1), value=xp.asarray(rate)
         )
+        return rate, new_state
 
+    def update(
+        updates: Params, state: LearningRateState, params: Params | None = None
+    ) -> tuple[Params, LearningRateState]:
+        rate, new_state = advance(state)
         found: dict[tuple[Any, ...], Any] = {}
 
         def descend(u: Array) -> Array:
@@ -127,15 +131,27 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
             # worked out once per dtype and shape of array in the tree.
             kind = (type(u), getattr(u, "dtype", None), getattr(u, "ndim", 0))
             if kind not in found:
-                scaled = per_member(rate, u)
-                if is_array(scaled):
-                    scaled = namespace(u).astype(scaled, u.dtype)
-                found[kind] = -scaled
+                found[kind] = _descent(rate, u)
             return found[kind] * u
 
         return tree_map(descend, updates), new_state
 
+    def prepare_scale(
+        updates: Array, state: LearningRateState
+    ) -> tuple[Any, LearningRateState]:
+        rate, new_state = advance(state)
+        return _descent(rate, updates), new_state
+
+    inplace.register(update, inplace.scale_twin(prepare_scale))
     return GradientTransformation(init, update)
+
+
+def _descent(rate: Any, like: Array) -> Any:
+    """``-rate`` in the dtype of ``like``, shaped per member."""
+    scaled = per_member(rate, like)
+    if is_array(scaled):
+        scaled = namespace(like).astype(scaled, like.dtype)
+    return -scaled
 
 
 def _map_learning_rate_states(

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._validation import check_real
 from ..backend import Array, Params, namespace, per_member
+from . import inplace
 from .ewa import (
     bias_correction_denominator,
     check_decay,
@@ -148,6 +149,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             new_states.append(inner)
         return updates, tuple(new_states)
 
+    inplace.register(update, inplace.chain_twin([t.update for t in transforms]))
     return GradientTransformation(init, update)
 
 
@@ -225,6 +227,7 @@ def scale_by_momentum(
             return tree_ewa(velocity, updates, beta), MomentumState(velocity)
         return velocity, MomentumState(velocity)
 
+    inplace.register(update, inplace.momentum_twin(beta, nesterov))
     return GradientTransformation(init, update)
 
 
@@ -273,6 +276,7 @@ def scale_by_rms(beta: float = 0.999, eps: float = 1e-8) -> GradientTransformati
         )
         return out, RmsState(square_average)
 
+    inplace.register(update, inplace.rms_twin(beta, eps))
     return GradientTransformation(init, update)
 
 
@@ -321,24 +325,19 @@ def scale_by_adam(
     def update(
         updates: Params, state: AdamState, params: Params | None = None
     ) -> tuple[Params, AdamState]:
-        count = namespace(state.step).asarray(state.step + 1)  # 0-d, not a scalar
-        # The bias corrections' denominators, once for every array of the tree, in
-        # each dtype and shape of array the tree holds.
-        first = bias_correction_denominator(beta1, count)
-        second = bias_correction_denominator(beta2, count)
         found: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+        count = None
 
         def leaf(g: Array, m_prev: Array, v_prev: Array) -> tuple[Array, ...]:
+            nonlocal count
             m_t = ewa(m_prev, g, beta1)
             v_t = ewa(v_prev, g * g, beta2)
+            # The corrections once for every array of the tree, in each dtype and
+            # shape of array the tree holds.
             kind = (type(v_t), getattr(v_t, "dtype", None), getattr(v_t, "ndim", 0))
             if kind not in found:
-                found[kind] = (
-                    correction_for(m_t, first),
-                    correction_for(v_t, second),
-                    per_member(eps, v_t),
-                    namespace(v_t),
-                )
+                count, c1, c2 = scalars(state.step, v_t)
+                found[kind] = (c1, c2, per_member(eps, v_t), namespace(v_t))
             c1, c2, e, xp = found[kind]
             return (m_t / c1) / (xp.sqrt(v_t / c2) + e), m_t, v_t
 
@@ -346,8 +345,20 @@ def scale_by_adam(
         out, m, v = tree_map_multi(
             leaf, 3, updates, state.first_moment, state.second_moment
         )
+        if count is None:  # no arrays
+            count = scalars(state.step, None)[0]
         return out, AdamState(count, m, v)
 
+    def scalars(step: Any, like: Any) -> tuple[Any, Any, Any]:
+        """The new count (0-d, not a scalar) and both bias corrections like ``like``."""
+        count = namespace(step).asarray(step + 1)
+        first = bias_correction_denominator(beta1, count)
+        second = bias_correction_denominator(beta2, count)
+        if like is None:
+            return count, first, second
+        return count, correction_for(like, first), correction_for(like, second)
+
+    inplace.register(update, inplace.adam_twin(beta1, beta2, eps, scalars))
     return GradientTransformation(init, update)
 
 
@@ -400,6 +411,7 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
         )
         return decayed, state
 
+    inplace.register(update, inplace.decayed_weights_twin(weight_decay))
     return GradientTransformation(init, update)
 
 

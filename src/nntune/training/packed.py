@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..backend import Params
-from ..model import Sequential, TrainPass
+from ..optim import inplace
+from ..optim.inplace import Twin, only_array, pieces
 from .state import TrainState
 
-__all__ = ["PACKED", "Packing"]
+__all__ = ["PACKED", "InPlaceUpdate", "Packing"]
 
 PACKED = "packed"
 """The one layer name of a packed tree: ``{"packed": {"all": array}}``."""
@@ -117,21 +118,33 @@ class Packing:
         return tree
 
 
-class PackedModel:
-    """``model`` seen through a :class:`Packing`: packed parameters and gradients.
+class InPlaceUpdate:
+    """An optimizer's update and :func:`~nntune.optim.apply_updates`, in place.
 
-    It has what :func:`~nntune.make_train_step` uses of a model (its layers, loss
-    and ``train_pass``), so the pure step trains packed states unchanged.
+    For a packed state (:class:`Packing`) and an optimizer with an in-place twin
+    (:mod:`nntune.optim.inplace`): ``update(grads, opt_state, params)`` overwrites the
+    packed gradients with the optimizer's updates and adds them to the packed
+    parameters, piece by piece, updating the state's arrays in place. The numbers
+    are the pure update's, bit for bit; the arrays must be the caller's own (the
+    runner packs a copy of the state for each epoch).
     """
 
-    def __init__(self, model: Sequential, packing: Packing) -> None:
-        self.model, self.packing = model, packing
-        self.layers, self.loss = model.layers, model.loss
+    def __init__(self, packing: Packing, twin: Twin) -> None:
+        self.twin = twin
+        self.pieces = pieces(packing.size)
+        self._scratch: np.ndarray | None = None
 
-    def train_pass(
-        self, params: Params, state: Any, x: Any, targets: Any, **options: Any
-    ) -> TrainPass:
-        found = self.model.train_pass(
-            self.packing.unpack(params), state, x, targets, **options
-        )
-        return found._replace(grads=self.packing.pack(found.grads))
+    def __call__(
+        self, grads: Params, opt_state: Any, params: Params
+    ) -> tuple[Any, Any]:
+        g, p = only_array(grads), only_array(params)
+        scratch = self._scratch
+        if scratch is None or scratch.dtype != p.dtype:
+            scratch = self._scratch = np.empty(
+                min(inplace.CHUNK, p.size), dtype=p.dtype
+            )
+        chunk, opt_state = self.twin.prepare(g, opt_state, p)
+        for piece in self.pieces:
+            chunk(piece, scratch)
+            np.add(p[piece], g[piece], out=p[piece])
+        return params, opt_state

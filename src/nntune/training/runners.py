@@ -23,9 +23,11 @@ import numpy as np
 
 from ..model import Sequential
 from ..optim import GradientTransformation
+from ..optim.inplace import twin_of
 from ..optim.transforms import PACKABLE
 from .evaluation import evaluate_arrays, running_metrics
-from .packed import PackedModel, Packing
+from .packed import InPlaceUpdate, Packing
+from .plan import PlannedModel
 from .state import TrainState
 from .step import make_metered_step
 
@@ -221,8 +223,11 @@ class NumpyRunner:
             return None
         if self._packed is None:
             packing = Packing(state.params)
-            model: Any = PackedModel(self.model, packing)
-            self._packed = (packing, make_metered_step(model, self.optimizer))
+            twin = twin_of(self.optimizer.update)
+            update = None if twin is None else InPlaceUpdate(packing, twin)
+            model: Any = PlannedModel(self.model, packing)
+            step = make_metered_step(model, self.optimizer, update)
+            self._packed = (packing, step)
         return self._packed
 
 

@@ -63,21 +63,43 @@ def make_train_step(model: Sequential, optimizer: GradientTransformation) -> Tra
     return train_step
 
 
-def make_metered_step(model: Sequential, optimizer: GradientTransformation) -> Any:
+Update = Callable[[Any, Any, Any], tuple[Any, Any]]
+"""``update(grads, opt_state, params) -> (new_params, new_opt_state)``."""
+
+
+def make_metered_step(
+    model: Sequential,
+    optimizer: GradientTransformation,
+    update: Update | None = None,
+) -> Any:
     """The train step that also returns the mini-batch's loss and accuracy.
 
     ``step(train_state, x, targets) -> (new_train_state, cost, (loss, accuracy))``:
     the training-mode loss without the penalty and the fraction of rows classified
     right (None for regression), read from the step's own forward pass; a loop
     averages them over an epoch's mini-batches (its running metrics).
+
+    ``update`` replaces the optimizer's pure update and :func:`apply_updates` (the
+    NumPy runner's in-place update of a packed state,
+    :class:`~nntune.training.packed.InPlaceUpdate`); it must give the same numbers.
     """
-    return _step(model, optimizer, metered=True)
+    return _step(model, optimizer, metered=True, update=update)
 
 
 def _step(
-    model: Sequential, optimizer: GradientTransformation, *, metered: bool
+    model: Sequential,
+    optimizer: GradientTransformation,
+    *,
+    metered: bool,
+    update: Update | None = None,
 ) -> Any:
     stochastic = any(layer.stochastic for layer in model.layers)
+
+    def pure_update(grads: Any, opt_state: Any, params: Any) -> tuple[Any, Any]:
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return apply_updates(params, updates), opt_state
+
+    apply = pure_update if update is None else update
 
     def step(train_state: TrainState, x: Any, targets: Any) -> Any:
         # Only a model that draws (dropout) needs the step's key.
@@ -91,11 +113,9 @@ def _step(
             key=key,
             hyperparams=train_state.hyperparams,
         )
-        updates, opt_state = optimizer.update(
-            found.grads, opt_state, train_state.params
-        )
+        params, opt_state = apply(found.grads, opt_state, train_state.params)
         new_state = train_state._replace(
-            params=apply_updates(train_state.params, updates),
+            params=params,
             model_state=found.state,
             opt_state=opt_state,
             step=namespace(train_state.step).asarray(train_state.step + 1),
