@@ -74,3 +74,82 @@ def test_import_needs_only_the_core_dependencies():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_numpy_namespace_takes_numpy_own_functions_where_compat_does():
+    """The names taken from NumPy are the very functions array-api-compat gives."""
+    import array_api_compat
+
+    from nntune import backend
+
+    compat = array_api_compat.array_namespace(np.zeros(0))
+    xp = backend.namespace(np.zeros(1))
+    for name in sorted(backend._NATIVE):
+        assert getattr(np, name) is getattr(compat, name), name
+    assert xp.exp is np.exp
+    assert xp.clip is compat.clip  # a wrapped name comes from compat
+
+
+def test_numpy_namespace_overrides_give_compat_results():
+    import array_api_compat
+
+    from nntune.backend import namespace
+
+    compat = array_api_compat.array_namespace(np.zeros(0))
+    xp = namespace(np.zeros(1))
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 7)).astype(np.float32)
+    for name, kwargs in [
+        ("sum", {"axis": 0}),
+        ("sum", {"axis": (-2, -1)}),
+        ("sum", {"axis": -1, "keepdims": True}),
+        ("max", {"axis": -1, "keepdims": True}),
+        ("mean", {"axis": -1}),
+        ("argmax", {"axis": -1}),
+    ]:
+        found, expected = (
+            getattr(xp, name)(a, **kwargs),
+            getattr(compat, name)(a, **kwargs),
+        )
+        assert type(found) is type(expected)
+        np.testing.assert_array_equal(found, expected)
+        assert np.asarray(found).dtype == np.asarray(expected).dtype
+    assert (
+        xp.sum(np.arange(3, dtype=np.int32)).dtype
+        == compat.sum(np.arange(3, dtype=np.int32)).dtype
+    )
+    assert xp.astype(np.float64(2.0), np.float32) == np.float32(2.0)
+    assert xp.astype(a, np.float32, copy=False) is a
+    assert xp.asarray(a) is a
+    assert xp.asarray([1.0], dtype=np.float32).dtype == np.float32
+    np.testing.assert_array_equal(xp.matrix_transpose(a), compat.matrix_transpose(a))
+    assert xp.zeros_like(a).dtype == np.float32
+    assert xp.ones_like(a, dtype=np.int64)[0, 0] == 1
+    assert xp.finfo(np.float32).bits == compat.finfo(np.float32).bits == 32
+    for args in [(5,), (2, 9, 3)]:
+        found, expected = (
+            xp.arange(*args, dtype=np.uint32),
+            compat.arange(*args, dtype=np.uint32),
+        )
+        np.testing.assert_array_equal(found, expected)
+        assert found.dtype == expected.dtype
+    with pytest.raises(ValueError, match="at least 2-dimensional"):
+        xp.matrix_transpose(np.zeros(3))
+
+
+def test_training_on_numpy_does_not_import_the_compat_namespace():
+    """It costs about 0.2 s of start-up; fit needs none of what it wraps."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nntune\n"
+        "data = nntune.load_dataset('moons', n_samples=64)\n"
+        "model = nntune.mlp([4], keep_prob=0.9, batch_norm=True).init(2, seed=0)\n"
+        "nntune.fit(model, data.X, data.y, epochs=2, progress='silent')\n"
+        "model.predict(data.X)\n"
+        "print('array_api_compat.numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -12,6 +12,7 @@ initialised with is kept by every layer, loss and optimizer.
 
 from __future__ import annotations
 
+import types
 from typing import Any, TypeAlias
 
 import array_api_compat
@@ -32,7 +33,7 @@ Draws: TypeAlias = np.random.Generator | np.random.RandomState
 """What a layer's ``build`` draws its weights from: a Generator, or a legacy RandomState
 drawing as the course's labs do (:mod:`nntune.initializers`)."""
 
-_NUMPY: Any = None  # NumPy's array-API namespace, made on first use (~0.25 s)
+_NUMPY: Any = None  # NumPy's array-API namespace, made on first use
 _NUMPY_TYPES = frozenset({np.ndarray, np.float32, np.float64, np.int32, np.int64})
 
 DEFAULT_DTYPE = "float32"
@@ -51,9 +52,125 @@ def namespace(*arrays: Array) -> Any:
     if all(type(array) in _NUMPY_TYPES for array in arrays):
         global _NUMPY
         if _NUMPY is None:
-            _NUMPY = array_api_compat.array_namespace(np.zeros(0))
+            _NUMPY = _NumpyNamespace()
         return _NUMPY
     return array_api_compat.array_namespace(*arrays)
+
+
+_NATIVE = frozenset(
+    {
+        "abs", "all", "any", "argmax", "argmin", "bool", "broadcast_to", "concat",
+        "cos", "exp", "expand_dims", "float32", "float64", "int32", "int64", "isfinite",
+        "isnan", "log", "log1p", "logical_and", "logical_not", "max", "maximum", "mean",
+        "min", "minimum", "prod", "reshape", "sin", "sqrt", "square", "stack", "sum",
+        "tanh", "uint32", "where",
+    }
+)  # fmt: skip
+"""Names whose function in NumPy's array-API namespace is NumPy's own (array-api-compat
+re-exports them unchanged for NumPy 2; ``tests/test_backend.py`` checks it)."""
+
+
+class _NumpyNamespace(types.ModuleType):
+    """NumPy's array-API namespace, made without importing array-api-compat's.
+
+    array-api-compat's NumPy namespace takes about 0.2 s to import and wraps some of
+    NumPy's functions (``asarray``'s ``copy``, ``astype``'s ``device``...). Most
+    names it re-exports unchanged (:data:`_NATIVE`): those are taken from NumPy, and
+    the compat namespace is imported only when another name is first asked for.
+
+    A step of a small network also makes dozens of calls on arrays of a few hundred
+    numbers, where the wrappers (``np.sum``'s dispatch, the compat layer's device
+    checks) cost more than the arithmetic: on an ``ndarray`` the overrides below
+    call the method those wrappers end in (``np.sum`` on an array is ``a.sum``, the
+    same reduction), so the results are identical; anything else goes to the
+    compat namespace.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("array_api_compat.numpy")
+        self._loaded: Any = None
+
+    def _compat(self) -> Any:
+        if self._loaded is None:
+            self._loaded = array_api_compat.array_namespace(np.zeros(0))
+        return self._loaded
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(np, name) if name in _NATIVE else getattr(self._compat(), name)
+        setattr(self, name, value)
+        return value
+
+    def sum(
+        self, x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False
+    ) -> Any:
+        if type(x) is np.ndarray:
+            return x.sum(axis=axis, dtype=dtype, keepdims=keepdims)
+        return self._compat().sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def max(self, x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        if type(x) is np.ndarray:
+            return x.max(axis=axis, keepdims=keepdims)
+        return self._compat().max(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        if type(x) is np.ndarray:
+            return x.mean(axis=axis, keepdims=keepdims)
+        return self._compat().mean(x, axis=axis, keepdims=keepdims)
+
+    def argmax(self, x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        if type(x) is np.ndarray:
+            return x.argmax(axis=axis, keepdims=keepdims)
+        return self._compat().argmax(x, axis=axis, keepdims=keepdims)
+
+    def asarray(
+        self, obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None
+    ) -> Any:
+        if device is None and copy is None:
+            return np.asarray(obj, dtype=dtype)
+        return self._compat().asarray(obj, dtype=dtype, device=device, copy=copy)
+
+    def astype(
+        self, x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None
+    ) -> Any:
+        if device is None and isinstance(x, np.ndarray | np.generic):
+            return x.astype(dtype, copy=copy)
+        return self._compat().astype(x, dtype, copy=copy, device=device)
+
+    def zeros_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        if device is None:
+            return np.zeros_like(x, dtype=dtype)
+        return self._compat().zeros_like(x, dtype=dtype, device=device)
+
+    def ones_like(self, x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+        if device is None:
+            return np.ones_like(x, dtype=dtype)
+        return self._compat().ones_like(x, dtype=dtype, device=device)
+
+    def arange(
+        self,
+        start: Any,
+        /,
+        stop: Any = None,
+        step: Any = 1,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Any:
+        if device is None:
+            return np.arange(start, stop=stop, step=step, dtype=dtype)
+        return self._compat().arange(start, stop, step, dtype=dtype, device=device)
+
+    def finfo(self, kind: Any, /) -> Any:
+        if isinstance(kind, np.dtype | type):
+            return np.finfo(kind)
+        return self._compat().finfo(kind)
+
+    def matrix_transpose(self, x: Any, /) -> Any:
+        if type(x) is np.ndarray and x.ndim >= 2:
+            return x.swapaxes(-1, -2)
+        return self._compat().matrix_transpose(x)
 
 
 def resolve_dtype(dtype: Any = None) -> np.dtype[Any]:
