@@ -7,7 +7,8 @@
    cost of those weights and after 3 Adam steps; they must agree (1e-4 relative)
    before anything is timed;
 2. ``--rounds`` rounds, the peers in a rotated order each round, every run a fresh
-   process with its BLAS/OpenMP threads pinned (``--threads``, default 1), reporting
+   process with its BLAS/OpenMP threads pinned (``--threads``, default 1) and bound
+   to as many CPUs (XLA does not read the thread variables), reporting
    CPU and wall seconds of the training itself and the process's peak memory;
 3. medians per peer; nntune's speed-up against the fastest peer among PyTorch,
    JAX+Optax (a jitted step per mini-batch) and scikit-learn; nntune's achieved
@@ -49,15 +50,22 @@ def environment(threads: int, coretype: str | None) -> dict[str, str]:
     env = dict(os.environ)
     for name in PINNED:
         env[name] = str(threads)
-    env["XLA_FLAGS"] = (
-        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        if threads == 1
-        else ""
-    )
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false" if threads == 1 else ""
     env.pop("OPENBLAS_CORETYPE", None)
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     return env
+
+
+def cores(threads: int) -> set[int]:
+    """The CPUs a peer may run on: ``threads`` of them (the last ones allowed).
+
+    The thread variables pin the BLAS libraries, but not every runtime reads them
+    (XLA sizes its own pool), and CPU seconds are only comparable when no peer
+    spreads its work over idle cores: each process is bound to these CPUs.
+    """
+    allowed = sorted(os.sched_getaffinity(0))
+    return set(allowed[-threads:])
 
 
 def run(
@@ -72,6 +80,7 @@ def run(
         capture_output=True,
         text=True,
         env=environment(args.threads, coretype),
+        preexec_fn=lambda: os.sched_setaffinity(0, cores(args.threads)),
         timeout=900,
     )
     if done.returncode != 0:
@@ -198,6 +207,7 @@ def main() -> int:
             "processor": platform.processor(),
             "cpus": os.cpu_count(),
             "threads": args.threads,
+            "cores": sorted(cores(args.threads)),
             "OPENBLAS_CORETYPE": coretype,
             "rounds": rounds,
             "quick": args.quick,
