@@ -216,3 +216,18 @@ def test_batch_norm_and_dropout_layers_compose_by_hand():
     )
     model.init(2, seed=0)
     assert model.predict(MOONS.X).shape == (80,)
+
+
+@pytest.mark.parametrize("row", [0, 7, 40])
+def test_prepare_finds_a_nan_in_any_block_of_rows(monkeypatch, row):
+    """X is checked a block of rows at a time (no mask the size of X): every block."""
+    import nntune
+    from nntune import model as model_module
+
+    monkeypatch.setattr(model_module, "FINITE_CHECK_ELEMENTS", 6)  # 3 rows a block
+    model = nntune.mlp([3]).init(2, seed=0)
+    X = np.ones((41, 2), dtype=np.float32)
+    model.prepare(X, np.zeros(41))
+    X[row, 1] = np.inf
+    with pytest.raises(ValueError, match="X contains 1 NaN or infinite value"):
+        model.prepare(X, np.zeros(41))
