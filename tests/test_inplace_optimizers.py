@@ -230,3 +230,19 @@ def test_fit_on_numpy_uses_the_plan_and_the_twin(monkeypatch):
     model = nntune.mlp([4]).init(2, seed=0)
     nntune.fit(model, DATA.X, DATA.y, epochs=1, batch_size=32, progress="silent")
     assert used == ["plan", "twin"] * 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_twin_bias_corrections_equal_the_pure_ones_for_every_count(dtype):
+    """Python floats and the pure update's 0-d arrays: the same bits, t = 1..20000."""
+    from nntune.optim.ewa import bias_correction_denominator, correction_for
+
+    like = np.zeros(1, dtype=dtype)
+    counts = np.arange(1, 20001, dtype=np.int32)
+    for beta in (0.9, 0.999, 0.95, 0.5):
+        pure = [
+            correction_for(like, bias_correction_denominator(beta, np.asarray(t)))
+            for t in counts
+        ]
+        twin = [dtype(1 - beta ** int(t)) for t in counts]
+        assert np.array_equal(np.array(pure, dtype=dtype), np.array(twin, dtype=dtype))

@@ -8,7 +8,8 @@ them into the arrays it is given instead of making new ones:
 
 - the scalars of a step (the update count, Adam's bias corrections, the scheduled
   learning rate, a clipping scale) are worked out once per step, as the pure
-  function works them out (the code is shared);
+  function works them out (the code is shared, or Adam's corrections on Python
+  floats: the same operations);
 - the elementwise part then runs over pieces of :data:`CHUNK` elements, every
   transformation of a chain on one piece before the next piece, so a piece stays
   in the CPU's cache and the only temporary is one piece-sized scratch array.
@@ -187,13 +188,12 @@ def rms_twin(beta: Any, eps: Any) -> Twin | None:
     return Twin(prepare)
 
 
-def adam_twin(
-    beta1: Any, beta2: Any, eps: Any, scalars: Callable[[Any, np.ndarray], Any]
-) -> Twin | None:
+def adam_twin(beta1: Any, beta2: Any, eps: Any) -> Twin | None:
     """The twin of :func:`~nntune.optim.scale_by_adam`.
 
-    ``scalars(step, like) -> (count, c1, c2)`` is the pure update's own: the new count
-    and both bias corrections in the dtype of ``like``.
+    The bias corrections ``1 - beta^t`` are worked out on Python floats: the pure
+    update's 0-d float64 arrays do the same IEEE operations (``pow``, a
+    subtraction, a rounding to the moments' dtype), with more overhead.
     """
     if not _numbers(beta1, beta2, eps):
         return None
@@ -202,7 +202,9 @@ def adam_twin(
         updates: np.ndarray, state: Any, params: np.ndarray | None
     ) -> tuple[Chunk, Any]:
         first, second = only_array(state.first_moment), only_array(state.second_moment)
-        count, c1, c2 = scalars(state.step, first)
+        t = int(state.step) + 1
+        count = np.asarray(t, dtype=state.step.dtype)
+        c1, c2 = first.dtype.type(1 - beta1**t), first.dtype.type(1 - beta2**t)
 
         def chunk(piece: slice, scratch: np.ndarray) -> None:
             g, m, v = updates[piece], first[piece], second[piece]

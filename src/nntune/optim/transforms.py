@@ -358,7 +358,7 @@ def scale_by_adam(
             return count, first, second
         return count, correction_for(like, first), correction_for(like, second)
 
-    inplace.register(update, inplace.adam_twin(beta1, beta2, eps, scalars))
+    inplace.register(update, inplace.adam_twin(beta1, beta2, eps))
     return GradientTransformation(init, update)
 
 
