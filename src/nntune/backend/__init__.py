@@ -48,13 +48,15 @@ def namespace(*arrays: Array) -> Any:
         >>> namespace(np.zeros(2)).__name__
         'array_api_compat.numpy'
     """
-    # NumPy arrays are by far the most common case: skip the general lookup.
-    if all(type(array) in _NUMPY_TYPES for array in arrays):
-        global _NUMPY
-        if _NUMPY is None:
-            _NUMPY = _NumpyNamespace()
-        return _NUMPY
-    return array_api_compat.array_namespace(*arrays)
+    # NumPy arrays are by far the most common case: skip the general lookup (a
+    # plain loop: this runs dozens of times per train step).
+    for array in arrays:
+        if type(array) not in _NUMPY_TYPES:
+            return array_api_compat.array_namespace(*arrays)
+    global _NUMPY
+    if _NUMPY is None:
+        _NUMPY = _NumpyNamespace()
+    return _NUMPY
 
 
 _NATIVE = frozenset(

@@ -109,7 +109,9 @@ def accuracy(model: Sequential, logits: Any, targets: Any) -> Any:
         labels = xp.astype(targets[..., 0] > 0.5, predicted.dtype)
     else:
         labels = xp.argmax(targets, axis=-1)
-    return xp.mean(xp.astype(predicted == labels, xp.float64), axis=-1)
+    # The mean as a sum over the count: what mean computes, with less overhead.
+    right = xp.sum(xp.astype(predicted == labels, xp.float64), axis=-1)
+    return right / predicted.shape[-1]
 
 
 def running_metrics(losses: Any, accuracies: Any, sizes: Any) -> tuple[Any, Any]:

@@ -64,7 +64,7 @@ class _DenseOp:
     def backward(self, dy: Any, input_grad: bool) -> Any:
         np.matmul(self.x.T, dy, out=self.gW)
         if self.gb is not None:
-            np.sum(dy, axis=0, out=self.gb)
+            np.add.reduce(dy, axis=0, out=self.gb)  # np.sum's own reduction
         self.x = None
         return dy @ self.W.T if input_grad else None
 
@@ -146,7 +146,9 @@ class PlannedModel:
         self.ops = [_op(layer, i) for i, layer in enumerate(model.layers)]
         self._grads: np.ndarray | None = None
         self._bound: np.ndarray | None = None  # the packed parameters bound to
-        self._penalties: tuple[Any, list[tuple[Any, Any, list[Any]]]] | None = None
+        self._params: Params = {}
+        self._grad_views: Params = {}
+        self._penalties: tuple[Any, list[tuple[str, list[Any]]]] | None = None
 
     def train_pass(
         self,
@@ -182,19 +184,19 @@ class PlannedModel:
             return
         if self._grads is None or self._grads.dtype != flat.dtype:
             self._grads = np.empty_like(flat)
+            self._grad_views = self.packing.unpack({PACKED: {"all": self._grads}})
         params = self.packing.unpack({PACKED: {"all": flat}})
-        grads = self.packing.unpack({PACKED: {"all": self._grads}})
+        grads = self._grad_views
         for name, op in zip(self.names, self.ops, strict=True):
             op.bind(params.get(name, {}), grads.get(name, {}))
-        self._bound, self._params, self._grad_views = flat, params, grads
-        self._penalties = None
+        self._bound, self._params = flat, params
 
     def _active(self, hyperparams: Any) -> list[tuple[Any, Any, list[Any]]]:
         """The penalized weights, their gradient views and active regularizers."""
         if self._penalties is None or self._penalties[0] is not hyperparams:
-            found = [
-                (self._params[name]["W"], self._grad_views[name]["W"], active)
-                for name, active in self.model.active_regularizers(hyperparams)
-            ]
-            self._penalties = (hyperparams, found)
-        return self._penalties[1]
+            active = self.model.active_regularizers(hyperparams)
+            self._penalties = (hyperparams, active)
+        return [
+            (self._params[name]["W"], self._grad_views[name]["W"], regularizers)
+            for name, regularizers in self._penalties[1]
+        ]

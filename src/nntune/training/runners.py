@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from ..model import Sequential
-from ..optim import GradientTransformation
+from ..optim import GradientTransformation, set_epoch
 from ..optim.inplace import twin_of
 from ..optim.transforms import PACKABLE
 from .evaluation import evaluate_arrays, running_metrics
@@ -197,6 +197,8 @@ class NumpyRunner:
         step, packing = self.step, self._packing(state)
         if packing is not None:
             state, step = packing[0].pack_state(state), packing[1]
+            # The packed step leaves the epoch alone: it is the same for every step.
+            state = state._replace(opt_state=set_epoch(state.opt_state, state.epoch))
         costs: list[Any] = []
         losses, accuracies = [], []
         for batch in batches[:limit]:
@@ -226,7 +228,7 @@ class NumpyRunner:
             twin = twin_of(self.optimizer.update)
             update = None if twin is None else InPlaceUpdate(packing, twin)
             model: Any = PlannedModel(self.model, packing)
-            step = make_metered_step(model, self.optimizer, update)
+            step = make_metered_step(model, self.optimizer, update, epoch_preset=True)
             self._packed = (packing, step)
         return self._packed
 

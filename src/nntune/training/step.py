@@ -71,6 +71,8 @@ def make_metered_step(
     model: Sequential,
     optimizer: GradientTransformation,
     update: Update | None = None,
+    *,
+    epoch_preset: bool = False,
 ) -> Any:
     """The train step that also returns the mini-batch's loss and accuracy.
 
@@ -82,8 +84,12 @@ def make_metered_step(
     ``update`` replaces the optimizer's pure update and :func:`apply_updates` (the
     NumPy runner's in-place update of a packed state,
     :class:`~nntune.training.packed.InPlaceUpdate`); it must give the same numbers.
+    With ``epoch_preset`` the step leaves the optimizer's epoch as the state has it:
+    the caller runs :func:`~nntune.optim.set_epoch` once for a whole epoch of steps.
     """
-    return _step(model, optimizer, metered=True, update=update)
+    return _step(
+        model, optimizer, metered=True, update=update, epoch_preset=epoch_preset
+    )
 
 
 def _step(
@@ -92,6 +98,7 @@ def _step(
     *,
     metered: bool,
     update: Update | None = None,
+    epoch_preset: bool = False,
 ) -> Any:
     stochastic = any(layer.stochastic for layer in model.layers)
 
@@ -104,7 +111,9 @@ def _step(
     def step(train_state: TrainState, x: Any, targets: Any) -> Any:
         # Only a model that draws (dropout) needs the step's key.
         key = fold_in(train_state.key, train_state.step) if stochastic else None
-        opt_state = set_epoch(train_state.opt_state, train_state.epoch)
+        opt_state = train_state.opt_state
+        if not epoch_preset:
+            opt_state = set_epoch(opt_state, train_state.epoch)
         found = model.train_pass(
             train_state.params,
             train_state.model_state,
