@@ -325,19 +325,24 @@ def scale_by_adam(
     def update(
         updates: Params, state: AdamState, params: Params | None = None
     ) -> tuple[Params, AdamState]:
+        count = namespace(state.step).asarray(state.step + 1)  # 0-d, not a scalar
+        # The bias corrections' denominators, once for every array of the tree, in
+        # each dtype and shape of array the tree holds.
+        first = bias_correction_denominator(beta1, count)
+        second = bias_correction_denominator(beta2, count)
         found: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
-        count = None
 
         def leaf(g: Array, m_prev: Array, v_prev: Array) -> tuple[Array, ...]:
-            nonlocal count
             m_t = ewa(m_prev, g, beta1)
             v_t = ewa(v_prev, g * g, beta2)
-            # The corrections once for every array of the tree, in each dtype and
-            # shape of array the tree holds.
             kind = (type(v_t), getattr(v_t, "dtype", None), getattr(v_t, "ndim", 0))
             if kind not in found:
-                count, c1, c2 = scalars(state.step, v_t)
-                found[kind] = (c1, c2, per_member(eps, v_t), namespace(v_t))
+                found[kind] = (
+                    correction_for(m_t, first),
+                    correction_for(v_t, second),
+                    per_member(eps, v_t),
+                    namespace(v_t),
+                )
             c1, c2, e, xp = found[kind]
             return (m_t / c1) / (xp.sqrt(v_t / c2) + e), m_t, v_t
 
@@ -345,18 +350,7 @@ def scale_by_adam(
         out, m, v = tree_map_multi(
             leaf, 3, updates, state.first_moment, state.second_moment
         )
-        if count is None:  # no arrays
-            count = scalars(state.step, None)[0]
         return out, AdamState(count, m, v)
-
-    def scalars(step: Any, like: Any) -> tuple[Any, Any, Any]:
-        """The new count (0-d, not a scalar) and both bias corrections like ``like``."""
-        count = namespace(step).asarray(step + 1)
-        first = bias_correction_denominator(beta1, count)
-        second = bias_correction_denominator(beta2, count)
-        if like is None:
-            return count, first, second
-        return count, correction_for(like, first), correction_for(like, second)
 
     inplace.register(update, inplace.adam_twin(beta1, beta2, eps))
     return GradientTransformation(init, update)

@@ -43,7 +43,7 @@ __all__ = ["PlannedModel"]
 class _DenseOp:
     """``Z = X W + b``; backward ``dW = X^T dZ``, ``db = sum_rows(dZ)``, into views."""
 
-    def __init__(self, layer: Dense) -> None:
+    def __init__(self) -> None:
         self.x: Any = None
         self.W: Any = None
         self.b: Any = None
@@ -124,7 +124,7 @@ class _LayerOp:
 
 def _op(layer: Layer, position: int) -> Any:
     if type(layer) is Dense:
-        return _DenseOp(layer)
+        return _DenseOp()
     if isinstance(layer, _Activation):
         return _ActivationOp(layer)
     return _LayerOp(layer, position)
