@@ -63,10 +63,13 @@ class ReLU(_Activation):
     kind: ClassVar[str] = "relu"
 
     def _forward(self, x: Array) -> tuple[Array, Cache]:
-        # maximum and a multiply by a 0/1 mask are several times faster than where()
-        # on large arrays, and maximum lets a NaN through for the divergence guard.
+        # z times its 0/1 mask: twice as fast as maximum on NumPy (whose maximum
+        # checks for NaN element by element) and many times faster than where(). It
+        # lets a NaN through for the divergence guard (as an overflowed -inf, which
+        # max(z, 0) would hide); adding 0 turns the -0.0 of negative z into 0.0.
         xp = namespace(x)
-        return xp.maximum(x, 0), xp.astype(x > 0, x.dtype)
+        mask = xp.astype(x > 0, x.dtype)
+        return x * mask + 0, mask
 
     def _backward(self, cache: Cache, dy: Array) -> Array:
         return dy * cache
