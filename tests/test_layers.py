@@ -244,3 +244,14 @@ def test_two_layers_cannot_claim_one_kind():
 
         class Impostor(Tanh):
             kind = "relu"
+
+
+def test_relu_gives_positive_zeros_and_lets_nan_through():
+    """z * mask + 0: no -0.0 for negative z; NaN (and an overflowed -inf) give NaN."""
+    z = np.array([[np.nan, -np.inf, -2.0, -0.0, 0.0, 3.0, np.inf]], dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # -inf * 0
+        y, mask, _ = ReLU().forward({}, {}, z, training=True)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, [[np.nan, np.nan, 0, 0, 0, 3, np.inf]])
+    assert not np.signbit(y[0, 2:5]).any()
+    np.testing.assert_array_equal(mask, [[0, 0, 0, 0, 0, 1, 1]])
