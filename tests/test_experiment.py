@@ -257,7 +257,9 @@ def test_curves_score_dev_on_the_dev_rows():
         variant = TrainConfig(**{**config.settings(), "l2": point.x})
         trial = train_trial(variant, data)
         dev = evaluate_sets(trial.model, data.dataset, {"dev": data.split.dev})["dev"]
-        assert point.dev_cost == pytest.approx(dev["cost"], rel=1e-12)
+        # The curve's variants train as one population: equal to the separate
+        # run up to float32 rounding (training rows would give another cost).
+        assert point.dev_cost == pytest.approx(dev["cost"], rel=1e-5)
         assert point.dev_error == pytest.approx(1 - dev["accuracy"], rel=1e-12)
     learning = learning_curve(config, sizes=(0.5, 1.0))
     assert [p.dev_examples for p in learning.points] == [dev_rows, dev_rows]

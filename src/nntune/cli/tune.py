@@ -165,7 +165,8 @@ def _show(value: Any) -> str:
     show_default=True,
     help="Trials trained at once as one population when they share an "
     "architecture (0: never; auto: 16 when only learning_rate, l2, keep_prob or "
-    "init_seed are searched, without --workers or --pruner).",
+    "init_seed are searched, without --workers or --pruner). A trial trained in a "
+    "population equals its separate run up to float rounding.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress and no summary.")

@@ -1,16 +1,18 @@
 """In-place twins of the built-in gradient transformations, for one NumPy array.
 
 The NumPy runner trains a model's parameters packed end to end in one contiguous
-array (:mod:`nntune.training.packed`), and its optimizer state likewise. On such an
-array every built-in transformation has a *twin* that computes the same numbers (the
-same operations in the same order on the same operands, so the same bits) but writes
+array (:mod:`nntune.training.packed`), and its optimizer state likewise; a stacked
+population packs to one row per member (``(K, size)``). On such an array every
+built-in transformation has a *twin* that computes the same numbers (the same
+operations in the same order on the same operands, so the same bits) but writes
 them into the arrays it is given instead of making new ones:
 
 - the scalars of a step (the update count, Adam's bias corrections, the scheduled
   learning rate, a clipping scale) are worked out once per step, as the pure
   function works them out (the code is shared, or Adam's corrections on Python
   floats: the same operations);
-- the elementwise part then runs over pieces of :data:`CHUNK` elements, every
+- the elementwise part then runs over pieces of :data:`CHUNK` elements (pieces of
+  the last axis: of every member's row at once in a population), every
   transformation of a chain on one piece before the next piece, so a piece stays
   in the CPU's cache and the only temporary is one piece-sized scratch array.
 
@@ -34,14 +36,17 @@ from typing import Any
 
 import numpy as np
 
+from .ewa import bias_correction_denominator, correction_for
+
 __all__ = ["CHUNK", "Chunk", "Twin", "chain_twin", "pieces", "register", "twin_of"]
 
 CHUNK = 1 << 16
 """Elements per piece of the elementwise pass (256 KiB of float32: cache-sized)."""
 
 Chunk = Callable[[slice, np.ndarray], None]
-"""``chunk(piece, scratch)``: transform ``updates[piece]`` (and the state's arrays at
-``piece``) in place; ``scratch`` is a free array of at least the piece's length."""
+"""``chunk(piece, scratch)``: transform ``updates[..., piece]`` (and the state's arrays
+at ``piece``) in place; ``scratch`` is a free array shaped like the updates, at least
+the piece's length along its last axis."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,11 @@ def momentum_twin(beta: Any, nesterov: bool) -> Twin | None:
         velocity = only_array(state.velocity)
 
         def chunk(piece: slice, scratch: np.ndarray) -> None:
-            g, v, spare = updates[piece], velocity[piece], scratch[: _length(piece)]
+            g, v, spare = (
+                updates[..., piece],
+                velocity[..., piece],
+                _spare(scratch, piece),
+            )
             ewa_into(v, g, beta, spare)  # spare keeps (1 - beta) * g
             if nesterov:  # beta * v + (1 - beta) * g
                 np.multiply(v, beta, out=g)
@@ -175,8 +184,8 @@ def rms_twin(beta: Any, eps: Any) -> Twin | None:
         square_average = only_array(state.square_average)
 
         def chunk(piece: slice, scratch: np.ndarray) -> None:
-            g, s = updates[piece], square_average[piece]
-            spare = scratch[: _length(piece)]
+            g, s = updates[..., piece], square_average[..., piece]
+            spare = _spare(scratch, piece)
             np.multiply(g, g, out=spare)
             ewa_into(s, spare, beta, spare)
             np.sqrt(s, out=spare)
@@ -193,7 +202,8 @@ def adam_twin(beta1: Any, beta2: Any, eps: Any) -> Twin | None:
 
     The bias corrections ``1 - beta^t`` are worked out on Python floats: the pure
     update's 0-d float64 arrays do the same IEEE operations (``pow``, a
-    subtraction, a rounding to the moments' dtype), with more overhead.
+    subtraction, a rounding to the moments' dtype), with more overhead. A
+    population's (one count per member) are the pure update's own arrays.
     """
     if not _numbers(beta1, beta2, eps):
         return None
@@ -202,13 +212,20 @@ def adam_twin(beta1: Any, beta2: Any, eps: Any) -> Twin | None:
         updates: np.ndarray, state: Any, params: np.ndarray | None
     ) -> tuple[Chunk, Any]:
         first, second = only_array(state.first_moment), only_array(state.second_moment)
-        t = int(state.step) + 1
-        count = np.asarray(t, dtype=state.step.dtype)
-        c1, c2 = first.dtype.type(1 - beta1**t), first.dtype.type(1 - beta2**t)
+        c1: Any
+        c2: Any
+        if np.ndim(state.step) == 0:
+            t = int(state.step) + 1
+            count = np.asarray(t, dtype=state.step.dtype)
+            c1, c2 = first.dtype.type(1 - beta1**t), first.dtype.type(1 - beta2**t)
+        else:  # a population: one count per member, as the pure update has them
+            count = np.asarray(state.step + 1)
+            c1 = correction_for(first, bias_correction_denominator(beta1, count))
+            c2 = correction_for(first, bias_correction_denominator(beta2, count))
 
         def chunk(piece: slice, scratch: np.ndarray) -> None:
-            g, m, v = updates[piece], first[piece], second[piece]
-            spare = scratch[: _length(piece)]
+            g, m, v = updates[..., piece], first[..., piece], second[..., piece]
+            spare = _spare(scratch, piece)
             ewa_into(m, g, beta1, spare)
             np.multiply(g, g, out=spare)
             ewa_into(v, spare, beta2, spare)
@@ -239,9 +256,9 @@ def decayed_weights_twin(weight_decay: Any) -> Twin | None:
         weights = params
 
         def chunk(piece: slice, scratch: np.ndarray) -> None:
-            spare = scratch[: _length(piece)]
-            np.multiply(weights[piece], weight_decay, out=spare)
-            np.add(updates[piece], spare, out=updates[piece])
+            spare, g = _spare(scratch, piece), updates[..., piece]
+            np.multiply(weights[..., piece], weight_decay, out=spare)
+            np.add(g, spare, out=g)
 
         return chunk, state
 
@@ -264,12 +281,14 @@ def scale_twin(
         scale, new_state = prepare_scale(updates, state)
 
         def chunk(piece: slice, scratch: np.ndarray) -> None:
-            np.multiply(updates[piece], scale, out=updates[piece])
+            g = updates[..., piece]
+            np.multiply(g, scale, out=g)
 
         return chunk, new_state
 
     return Twin(prepare, reads_updates)
 
 
-def _length(piece: slice) -> int:
-    return int(piece.stop - piece.start)
+def _spare(scratch: np.ndarray, piece: slice) -> np.ndarray:
+    """The first ``piece``-long part of ``scratch`` (along its last axis)."""
+    return scratch[..., : int(piece.stop - piece.start)]

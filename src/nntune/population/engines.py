@@ -13,12 +13,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..backend.accelerated import require_jax, to_host
+from ..backend.allocator import keep_freed_memory
 from ..model import Sequential
-from ..optim import GradientTransformation, current_learning_rate
+from ..optim import GradientTransformation, current_learning_rate, set_epoch
+from ..optim.transforms import PACKABLE
 from ..training.compiled import EPOCHS_AT_ONCE, compiled, layout, metrics_at, small
 from ..training.evaluation import evaluate_arrays
-from ..training.runners import stacked_running
+from ..training.packed import Packing
+from ..training.runners import packed_step, stacked_running
 from ..training.step import make_metered_step
+from .plan import PlannedPopulation
 
 __all__ = ["Engine", "JaxEngine", "NumpyEngine", "Outcome", "make_engine"]
 
@@ -48,11 +52,19 @@ class Engine(Protocol):
 
 
 class NumpyEngine:
-    """The stacked step called once per mini-batch (stacked matrix products)."""
+    """The stacked step called once per mini-batch (stacked matrix products).
+
+    As the one-model runner does, it trains the population packed
+    (:class:`~nntune.training.packed.Packing`, one row per member) for a built-in
+    optimizer: the pass planned feature-major (:mod:`nntune.population.plan`) and
+    the optimizer's in-place twin. A custom transformation trains the pure way.
+    """
 
     def __init__(self, model: Sequential, optimizer: GradientTransformation) -> None:
-        self.model = model
+        self.model, self.optimizer = model, optimizer
         self.step = make_metered_step(model, optimizer)
+        self._packed: tuple[Packing, Any] | None = None
+        keep_freed_memory()  # a population's temporaries: see backend.allocator
 
     def put(self, tree: Any) -> Any:
         return tree
@@ -93,20 +105,41 @@ class NumpyEngine:
         x, targets = data
         count = population.step.shape[0]
         population = population._replace(epoch=np.full(count, epoch, dtype=np.int32))
+        step, packed = self.step, self._packing(population, count)
+        if packed is not None:
+            # Packed anew each epoch: the arrays an epoch leaves (read by early
+            # stopping's snapshots) are never written again.
+            population, step = packed[0].pack_state(population), packed[1]
+            opt_state = set_epoch(population.opt_state, population.epoch)
+            population = population._replace(opt_state=opt_state)
         costs, losses, accuracies = [], [], []
         for batch in batches:
-            population, cost, (loss, accuracy) = self.step(
+            population, cost, (loss, accuracy) = step(
                 population, x[batch], targets[batch]
             )
             costs.append(np.asarray(cost))
             losses.append(loss)
             accuracies.append(accuracy)
+        if packed is not None:
+            population = packed[0].unpack_state(population)
         params, state = population.params, population.model_state
         train = stacked_running(losses, accuracies, batches, x.shape[0])
         if full:
             train = evaluate_arrays(self.model, params, state, x, targets)
         found = evaluate_arrays(self.model, params, state, *dev) if dev else None
         return population, np.stack(costs), train, found
+
+    def _packing(self, population: Any, count: int) -> tuple[Packing, Any] | None:
+        """The population's packing and packed step, when it can train packed."""
+        if self.optimizer.update not in PACKABLE:
+            return None
+        if not Packing.applies(population, members=count):
+            return None
+        if self._packed is None or self._packed[0].lead != (count,):
+            packing = Packing(population.params, members=count)
+            planned = PlannedPopulation(self.model, packing)
+            self._packed = (packing, packed_step(planned, self.optimizer))
+        return self._packed
 
 
 class JaxEngine:

@@ -30,27 +30,42 @@ PACKED = "packed"
 
 
 class Packing:
-    """How one model's parameter tree lays out in one array (see the module)."""
+    """How one model's parameter tree lays out in one array (see the module).
 
-    def __init__(self, params: Params) -> None:
+    With ``members`` (a stacked population, every leaf ``(K, ...)``), each member's
+    arrays lay out in one row: the packed array is ``(K, size)`` and a member's
+    tensor is a view of its row (contiguous within the member).
+    """
+
+    def __init__(self, params: Params, members: int | None = None) -> None:
+        self.lead: tuple[int, ...] = () if members is None else (members,)
         self.slots: list[tuple[str, str, tuple[int, ...], int, int]] = []
         offset = 0
         for layer, arrays in params.items():
             for name, array in arrays.items():
-                self.slots.append((layer, name, tuple(array.shape), offset, array.size))
-                offset += int(array.size)
+                shape = tuple(array.shape)[len(self.lead) :]
+                size = int(np.prod(shape, dtype=np.int64))
+                self.slots.append((layer, name, shape, offset, size))
+                offset += size
         self.size = offset
         self.keys = {layer: tuple(arrays) for layer, arrays in params.items()}
 
     @staticmethod
-    def applies(state: TrainState) -> bool:
-        """Whether ``state`` can be packed: one model of NumPy arrays of one dtype."""
+    def applies(state: TrainState, members: int | None = None) -> bool:
+        """Whether ``state`` can be packed: NumPy arrays of one dtype, one model.
+
+        With ``members``: a population of that many stacked members.
+        """
         leaves = [a for arrays in state.params.values() for a in arrays.values()]
+        lead = 0 if members is None else 1
         return (
             bool(leaves)
             and all(type(a) is np.ndarray for a in leaves)
             and len({a.dtype for a in leaves}) == 1
-            and np.ndim(state.step) == 0
+            and np.ndim(state.step) == lead
+            and all(
+                a.ndim > lead and a.shape[:lead] == (members,)[:lead] for a in leaves
+            )
         )
 
     def matches(self, tree: Any) -> bool:
@@ -64,22 +79,26 @@ class Packing:
             )
             and all(
                 type(tree[layer][name]) is np.ndarray
-                and tree[layer][name].shape == shape
+                and tree[layer][name].shape == (*self.lead, *shape)
                 for layer, name, shape, _, _ in self.slots
             )
         )
 
     def pack(self, tree: Params) -> Params:
         """One array holding every array of ``tree``, in the slots' order."""
-        parts = [tree[layer][name].reshape(-1) for layer, name, *_ in self.slots]
-        return {PACKED: {"all": np.concatenate(parts)}}
+        parts = [
+            tree[layer][name].reshape(*self.lead, -1) for layer, name, *_ in self.slots
+        ]
+        return {PACKED: {"all": np.concatenate(parts, axis=-1)}}
 
     def unpack(self, packed: Params) -> Params:
         """Views into the packed array, keyed and shaped like the parameters."""
         flat = packed[PACKED]["all"]
         tree: Params = {layer: {} for layer in self.keys}
         for layer, name, shape, offset, size in self.slots:
-            tree[layer][name] = flat[offset : offset + size].reshape(shape)
+            tree[layer][name] = flat[..., offset : offset + size].reshape(
+                *self.lead, *shape
+            )
         return tree
 
     def pack_state(self, state: TrainState) -> TrainState:
@@ -130,8 +149,11 @@ class InPlaceUpdate:
     """
 
     def __init__(self, packing: Packing, twin: Twin) -> None:
-        self.twin = twin
-        self.pieces = pieces(packing.size)
+        self.twin, self.lead = twin, packing.lead
+        # A piece holds about CHUNK elements: of every member's row in a population.
+        rows = int(np.prod(self.lead, dtype=np.int64))
+        self.pieces = pieces(packing.size, max(1, inplace.CHUNK // rows))
+        self.width = max(1, min(inplace.CHUNK // rows, packing.size))
         self._scratch: np.ndarray | None = None
 
     def __call__(
@@ -140,11 +162,10 @@ class InPlaceUpdate:
         g, p = only_array(grads), only_array(params)
         scratch = self._scratch
         if scratch is None or scratch.dtype != p.dtype:
-            scratch = self._scratch = np.empty(
-                min(inplace.CHUNK, p.size), dtype=p.dtype
-            )
+            scratch = self._scratch = np.empty((*self.lead, self.width), p.dtype)
         chunk, opt_state = self.twin.prepare(g, opt_state, p)
         for piece in self.pieces:
             chunk(piece, scratch)
-            np.add(p[piece], g[piece], out=p[piece])
+            weights = p[..., piece]
+            np.add(weights, g[..., piece], out=weights)
         return params, opt_state

@@ -143,7 +143,7 @@ class PlannedModel:
         self.model, self.packing = model, packing
         self.layers, self.loss = model.layers, model.loss
         self.names = list(model.names)
-        self.ops = [_op(layer, i) for i, layer in enumerate(model.layers)]
+        self.ops = [self._op(layer, i) for i, layer in enumerate(model.layers)]
         self._grads: np.ndarray | None = None
         self._bound: np.ndarray | None = None  # the packed parameters bound to
         self._params: Params = {}
@@ -163,12 +163,16 @@ class PlannedModel:
         self._bind(params[PACKED]["all"])
         m = x.shape[-2]
         new_state = {}
+        features = self._layout(x)
         for name, op in zip(self.names, self.ops, strict=True):
-            x, layer_state = op.forward(x, state.get(name, {}), key, hyperparams)
+            features, layer_state = op.forward(
+                features, state.get(name, {}), key, hyperparams
+            )
             if layer_state:
                 new_state[name] = layer_state
-        logits = x
-        loss, delta = self.loss.value_and_grad(logits, targets)
+        logits = self._layout(features)
+        loss, delta = self.loss.value_and_grad(logits, self._targets(targets))
+        delta = self._layout(delta)
         for position in range(len(self.ops) - 1, -1, -1):
             delta = self.ops[position].backward(delta, position > 0)
         cost = loss
@@ -177,6 +181,18 @@ class PlannedModel:
                 cost = cost + regularizer.cost(weights, m)
                 np.add(grad, regularizer.grad(weights, m), out=grad)
         return TrainPass(cost, {PACKED: {"all": self._grads}}, new_state, loss, logits)
+
+    def _op(self, layer: Layer, position: int) -> Any:
+        """The op that runs ``layer`` (at ``position``) in this plan."""
+        return _op(layer, position)
+
+    def _layout(self, rows: Any) -> Any:
+        """Rows (examples) as the ops keep them, and back: unchanged here."""
+        return rows
+
+    def _targets(self, targets: Any) -> Any:
+        """The targets as the loss gets them: unchanged here."""
+        return targets
 
     def _bind(self, flat: np.ndarray) -> None:
         """Point the ops at views of ``flat`` and of the packed gradients."""

@@ -31,7 +31,7 @@ from .plan import PlannedModel
 from .state import TrainState
 from .step import make_metered_step
 
-__all__ = ["Epoch", "NumpyRunner", "Runner", "make_runner"]
+__all__ = ["Epoch", "NumpyRunner", "Runner", "make_runner", "packed_step"]
 
 Augment = Callable[[Any, np.random.Generator], Any]
 Plan = Callable[[], tuple[np.random.Generator, list[Any]]]
@@ -225,12 +225,21 @@ class NumpyRunner:
             return None
         if self._packed is None:
             packing = Packing(state.params)
-            twin = twin_of(self.optimizer.update)
-            update = None if twin is None else InPlaceUpdate(packing, twin)
-            model: Any = PlannedModel(self.model, packing)
-            step = make_metered_step(model, self.optimizer, update, epoch_preset=True)
-            self._packed = (packing, step)
+            planned = PlannedModel(self.model, packing)
+            self._packed = (packing, packed_step(planned, self.optimizer))
         return self._packed
+
+
+def packed_step(planned: PlannedModel, optimizer: GradientTransformation) -> Any:
+    """The metered step of a planned pass, updated in place by the optimizer's twin.
+
+    The optimizer's pure update when it has no twin. The step leaves the epoch
+    alone: the caller sets it once an epoch (``epoch_preset``).
+    """
+    twin = twin_of(optimizer.update)
+    update = None if twin is None else InPlaceUpdate(planned.packing, twin)
+    model: Any = planned
+    return make_metered_step(model, optimizer, update, epoch_preset=True)
 
 
 def stacked_running(

@@ -1,0 +1,193 @@
+"""A population's NumPy train pass, feature-major and planned once.
+
+A population of small networks spends its NumPy step in many small stacked
+operations: for 64 members of the course's 2-20-7-5-2 net every ``np.matmul`` over
+the stack is 64 BLAS calls on matrices of a few hundred numbers, and an elementwise
+operation or a sum along a short axis pays its overhead once per row. On a packed
+population (:class:`~nntune.training.packed.Packing` with ``members``),
+:class:`PlannedPopulation` runs the pass of :meth:`~nntune.Sequential.train_pass`
+arranged so that fewer, longer operations do the work:
+
+- activations are kept *feature-major*, ``(K, features, batch)``: an activation runs
+  over each member's contiguous block, and the loss's sums over the classes become
+  operations between rows;
+- a :class:`~nntune.Dense` layer's bias rides in its matrix products. Its input
+  gets a row of ones, and ``W`` and ``b``, laid end to end in a member's packed row,
+  are one ``(in + 1, out)`` matrix: ``[W; b]^T [X; 1]`` is the forward product with
+  the bias added, and ``[X; 1] dZ^T`` gives ``dW`` and ``db`` at once, written into
+  the packed gradients (no broadcast add, no sum along a short axis);
+- any other layer (dropout, batch norm, a custom layer) runs its own ``forward`` and
+  ``backward`` on a batch-major view of the same arrays, as the loss gets the
+  logits, so its numbers and its random draws are those of the stacked pass.
+
+The numbers are the stacked pass's up to rounding (the bias gradient is summed by a
+matrix product instead of ``sum``): ``tests/test_population_plan.py`` compares the
+two pass for pass, and each member still ends within 1e-6 of its separate run in
+float64 (``tests/test_population.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..activations import _Activation
+from ..layers import Dense, Layer, LayerParams
+from ..model import Sequential
+from ..training.packed import Packing
+from ..training.plan import PlannedModel, _ActivationOp, _LayerOp
+
+__all__ = ["PlannedPopulation"]
+
+
+def _joined(weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The ``(..., in + 1, out)`` view of ``W`` and of the ``b`` right after it.
+
+    The plan uses it only where the packing lays ``b`` after ``W``
+    (:func:`_bias_follows_weights`); the strides are checked all the same.
+    """
+    rows, _ = weights.shape[-2:]
+    step = weights.strides[-2]
+    follows = (
+        bias.strides[-1] == weights.strides[-1] == weights.itemsize
+        and step == weights.shape[-1] * weights.itemsize
+        and bias.strides[:-1] == weights.strides[:-2]
+        and bias.ctypes.data == weights.ctypes.data + rows * step
+    )
+    if not follows:
+        raise RuntimeError(
+            f"a Dense layer's b (strides {bias.strides}) does not follow its W "
+            f"(shape {weights.shape}, strides {weights.strides}) in the packed array."
+        )
+    shape = (*weights.shape[:-2], rows + 1, weights.shape[-1])
+    return np.lib.stride_tricks.as_strided(weights, shape, weights.strides)
+
+
+class _DenseOp:
+    """``Z^T = [W; b]^T [X^T; 1]``; backward ``[dW; db] = [X^T; 1] dZ``, into views."""
+
+    def __init__(self) -> None:
+        self.x: Any = None
+        self.W: Any = None
+        self.joined: Any = None  # [W; b], or W alone without a bias
+        self.grads: Any = None
+        self.bias = False
+        self._buffers: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def bind(self, params: LayerParams, grads: LayerParams) -> None:
+        self.W, self.bias = params["W"], "b" in params
+        if self.bias:
+            self.joined = _joined(params["W"], params["b"])
+            self.grads = _joined(grads["W"], grads["b"])
+        else:
+            self.joined, self.grads = params["W"], grads["W"]
+
+    def forward(self, x: Any, state: Any, key: Any, hyperparams: Any) -> Any:
+        if self.bias:
+            x = self._ones_below(x)
+        self.x = x
+        weights = self.joined.swapaxes(-1, -2)
+        stack = np.broadcast_shapes(weights.shape[:-2], x.shape[:-2])
+        out = self._buffer("z", (*stack, weights.shape[-2], x.shape[-1]), x.dtype)
+        return np.matmul(weights, x, out=out), None
+
+    def backward(self, dz: Any, input_grad: bool) -> Any:
+        np.matmul(self.x, dz.swapaxes(-1, -2), out=self.grads)
+        x, self.x = self.x, None
+        if not input_grad:  # the input layer's dX: a product nobody uses
+            return None
+        rows = x.shape[-2] - 1 if self.bias else x.shape[-2]
+        shape = (*dz.shape[:-2], rows, dz.shape[-1])
+        return np.matmul(self.W, dz, out=self._buffer("dx", shape, dz.dtype))
+
+    def _ones_below(self, x: Any) -> np.ndarray:
+        """``x`` with a row of ones below it."""
+        shape = (*x.shape[:-2], x.shape[-2] + 1, x.shape[-1])
+        found = self._buffer("ones", shape, x.dtype, ones_below=True)
+        np.copyto(found[..., :-1, :], x)
+        return found
+
+    def _buffer(
+        self, role: str, shape: tuple[int, ...], dtype: Any, ones_below: bool = False
+    ) -> np.ndarray:
+        """The op's array for ``role`` in this shape, made once and reused.
+
+        A step's products go to arrays kept from step to step: new arrays of a few
+        hundred kilobytes each step make the C allocator give memory back to the
+        system and fault it in again (a third of a population's step).
+        """
+        kind = (role, shape, np.dtype(dtype))
+        found = self._buffers.get(kind)
+        if found is None:
+            found = self._buffers[kind] = np.empty(shape, dtype)
+            if ones_below:  # its last row, which no step writes
+                found[..., -1, :] = 1
+        return found
+
+
+class _BatchMajorOp(_LayerOp):
+    """Any other layer, on batch-major views: ``(..., features, batch)`` swapped."""
+
+    def forward(self, x: Any, state: Any, key: Any, hyperparams: Any) -> Any:
+        y, new_state = super().forward(x.swapaxes(-1, -2), state, key, hyperparams)
+        return y.swapaxes(-1, -2), new_state
+
+    def backward(self, dy: Any, input_grad: bool) -> Any:
+        dx = super().backward(dy.swapaxes(-1, -2), input_grad)
+        return None if dx is None else dx.swapaxes(-1, -2)
+
+
+class PlannedPopulation(PlannedModel):
+    """A packed population's train pass, feature-major (see the module).
+
+    Like :class:`~nntune.training.plan.PlannedModel` it has what
+    :func:`~nntune.make_train_step` uses of a model, and returns the gradients as
+    the one packed ``(K, size)`` array, the same array every step.
+    """
+
+    def __init__(self, model: Sequential, packing: Packing) -> None:
+        if not packing.lead:
+            raise ValueError(
+                "PlannedPopulation trains a stacked population; got the packing of "
+                "one model (Packing(params) without members). Use PlannedModel."
+            )
+        self._adjacent = _bias_follows_weights(model, packing)
+        super().__init__(model, packing)
+
+    def _op(self, layer: Layer, position: int) -> Any:
+        if type(layer) is Dense and self._adjacent[position]:
+            return _DenseOp()
+        if isinstance(layer, _Activation):
+            return _ActivationOp(layer)  # elementwise: in any layout
+        return _BatchMajorOp(layer, position)
+
+    def _layout(self, rows: Any) -> Any:
+        """``(..., batch, features)`` as ``(..., features, batch)`` and back (views)."""
+        return rows.swapaxes(-1, -2)
+
+    def _targets(self, targets: Any) -> Any:
+        if type(targets) is np.ndarray:
+            # Laid out as the logits are (class-major), so that the loss's
+            # operations between them run along rows instead of across them.
+            return np.asfortranarray(targets)
+        return targets
+
+
+def _bias_follows_weights(model: Sequential, packing: Packing) -> list[bool]:
+    """Per layer: whether it is a Dense layer whose ``[W; b]`` is one matrix.
+
+    That is, its ``b`` follows its ``W`` in the packing (or it has no bias).
+    """
+    slots = {
+        (layer, name): (offset, size) for layer, name, _, offset, size in packing.slots
+    }
+    found = []
+    for name, layer in zip(model.names, model.layers, strict=True):
+        weights, bias = slots.get((name, "W")), slots.get((name, "b"))
+        found.append(
+            isinstance(layer, Dense)
+            and weights is not None
+            and (bias is None or bias[0] == weights[0] + weights[1])
+        )
+    return found
