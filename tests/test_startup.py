@@ -8,6 +8,7 @@ asserted here.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,40 @@ def test_train_draws_the_report_once_and_reads_the_data_once(tmp_path, monkeypat
     assert (tmp_path / "r" / "report.html").is_file()
     assert len(reports) == 1  # at the end, not after every epoch
     assert len(loads) == 1  # the report reuses the run's data, not a second read
+
+
+def test_train_without_a_report_skips_matplotlib_and_report_writes_it_later(tmp_path):
+    loaded = loaded_after(
+        "import json, sys\n"
+        "from nntune.cli import main\n"
+        "try:\n"
+        "    main(['train', '--epochs', '1', '--out', 'run', '--no-report'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code",
+        cwd=tmp_path,
+    )
+    run = tmp_path / "run"
+    assert (run / "model.safetensors").is_file()
+    assert not (run / "report.html").exists()
+    assert "matplotlib" not in loaded
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "report" not in metrics
+    from nntune.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--out", str(run)])
+    assert result.exit_code == 0, result.output  # the same settings: resumed
+    assert (run / "report.html").is_file()
+
+
+def test_no_report_says_how_to_write_it(tmp_path):
+    from nntune.cli import main
+
+    out = tmp_path / "quick"
+    result = CliRunner().invoke(
+        main, ["train", "--epochs", "1", "--out", str(out), "--no-report"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"nntune report {out} writes it" in result.output
+    later = CliRunner().invoke(main, ["report", str(out)])
+    assert later.exit_code == 0, later.output
+    assert (out / "report.html").is_file()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from . import EXIT_FAILED_CHECK, main
-from .train import TRAIN_OPTIONS, finish_run
+from .train import REPORT_OPTION, TRAIN_OPTIONS, finish_run
 
 F = Any
 
@@ -27,7 +27,10 @@ def _resume_options(function: F) -> F:
 @_resume_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress and no summary.")
-def resume(run_dir: Path, as_json: bool, quiet: bool, **flags: Any) -> None:
+@REPORT_OPTION
+def resume(
+    run_dir: Path, as_json: bool, quiet: bool, report: bool, **flags: Any
+) -> None:
     """Continue a paused run from its checkpoint, with changed settings.
 
     
@@ -57,4 +60,4 @@ def resume(run_dir: Path, as_json: bool, quiet: bool, **flags: Any) -> None:
     except TrainingDivergedError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_FAILED_CHECK)
-    finish_run(result, pause, as_json=as_json, quiet=quiet)
+    finish_run(result, pause, as_json=as_json, quiet=quiet, report=report)

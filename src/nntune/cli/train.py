@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,13 @@ def _training_options() -> list[Callable[[F], F]]:
     return [config, *(_setting_option(setting) for setting in SETTINGS)]
 
 
+REPORT_OPTION = click.option(
+    "--report/--no-report",
+    default=True,
+    help="Write report.html, the run's plots and diagnosis (default on). Drawing it "
+    "takes about 2 s; nntune report RUN_DIR writes it later.",
+)
+
 TRAIN_OPTIONS = _training_options()
 """``--config`` and one option per setting of the table, in its order."""
 
@@ -102,6 +110,7 @@ def config_from(config_file: Path | None, flags: dict[str, Any]) -> Any:
     is_flag=True,
     help="Write into --out even if it is a non-empty folder that is not an nntune run.",
 )
+@REPORT_OPTION
 @click.option(
     "--from-study",
     "from_study",
@@ -117,6 +126,7 @@ def train(
     as_json: bool,
     quiet: bool,
     force: bool,
+    report: bool,
     from_study: Path | None,
     trial: int | None,
     storage: str | None,
@@ -158,7 +168,7 @@ def train(
         sys.exit(EXIT_FAILED_CHECK)
     if chosen is not None:
         result.metrics["from_study"] = chosen
-    finish_run(result, pause, as_json=as_json, quiet=quiet)
+    finish_run(result, pause, as_json=as_json, quiet=quiet, report=report)
 
 
 _JSON_KEYS = (
@@ -182,7 +192,9 @@ _JSON_KEYS = (
 )
 
 
-def finish_run(result: Any, pause: Any, *, as_json: bool, quiet: bool) -> None:
+def finish_run(
+    result: Any, pause: Any, *, as_json: bool, quiet: bool, report: bool = True
+) -> None:
     """Say how a run ended: paused (exit 130/143), or its report and summary."""
     from ..experiment.rundir import write_metrics
 
@@ -196,7 +208,8 @@ def finish_run(result: Any, pause: Any, *, as_json: bool, quiet: bool) -> None:
             err=True,
         )
         sys.exit(130 if pause.received == "SIGINT" else 143)
-    _write_report(result.run_dir, metrics)
+    if report:
+        _write_report(result.run_dir, metrics)
     write_metrics(result.run_dir, metrics)
     if as_json:
         click.echo(
@@ -208,6 +221,9 @@ def finish_run(result: Any, pause: Any, *, as_json: bool, quiet: bool) -> None:
             click.echo(f"Warning: {warning}", err=True)
         if "report" in metrics:
             click.echo(f"Report: {metrics['report']} (open it in a browser)")
+        elif not report:
+            later = f"nntune report {shlex.quote(str(result.run_dir))}"
+            click.echo(f"Report: not written (--no-report); {later} writes it.")
 
 
 def _config_from_study(
