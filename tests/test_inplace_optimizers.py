@@ -150,6 +150,7 @@ def every_layer_model(dtype="float64"):
             nntune.Dense(4),
             nntune.Sigmoid(),
             nntune.Dense(3),
+            nntune.Softmax(),
             nntune.Identity(),
             nntune.Dense(1),
         ],

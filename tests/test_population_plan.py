@@ -9,7 +9,7 @@ from nntune import optim
 from nntune.optim import inplace
 from nntune.population import fit_population
 from nntune.population.plan import PlannedPopulation, _BatchMajorOp, _DenseOp
-from nntune.training.packed import PACKED, InPlaceUpdate, Packing
+from nntune.training.packed import LINE, PACKED, InPlaceUpdate, Packing
 from nntune.training.plan import PlannedModel, _ActivationOp
 from nntune.trees import stack
 from test_inplace_optimizers import (
@@ -72,7 +72,7 @@ def test_every_twin_updates_a_population_as_its_pure_update_bit_for_bit(
     name, dtype, chunk, monkeypatch
 ):
     """Per-member learning rates and step counts (the population's arrays)."""
-    monkeypatch.setattr(inplace, "CHUNK", chunk)  # 2K: two columns a piece
+    monkeypatch.setattr(inplace, "CHUNK", chunk)  # 2K: pieces of LINE columns
     optimizer = OPTIMIZERS[name]()
     twin = inplace.twin_of(optimizer.update)
     params = stacked_params(dtype)
@@ -87,7 +87,8 @@ def test_every_twin_updates_a_population_as_its_pure_update_bit_for_bit(
     assert np.ndim(optim.current_learning_rate(pure_state)) == 1
     fast_params, fast_state = copy_tree(pure_params), copy_tree(pure_state)
     update = InPlaceUpdate(packing, twin)
-    assert len(update.pieces) == -(-packing.size // max(1, chunk // K))
+    width = max(chunk // K, min(packing.size, LINE))  # at least a cache line
+    assert len(update.pieces) == -(-packing.size // width)
     rng = np.random.default_rng(1)
     for step in range(12):
         grads = {PACKED: {"all": rng.standard_normal((K, packing.size)).astype(dtype)}}
@@ -123,7 +124,9 @@ def test_the_planned_population_pass_equals_the_stacked_train_pass(live):
     planned = PlannedPopulation(model, packing)
     kinds = [type(op) for op in planned.ops]
     assert kinds.count(_DenseOp) == 6  # every Dense, with or without its bias
-    assert kinds.count(_BatchMajorOp) == 3  # Standardize, BatchNorm, Dropout
+    # Standardize, BatchNorm, Dropout and Softmax (along the classes: not in any
+    # layout, unlike the elementwise activations).
+    assert kinds.count(_BatchMajorOp) == 4
     x, targets = model.prepare(DATA.X, DATA.y)
     keys = stack([nntune.random_key(5 + i) for i in range(K)])
     packed = packing.pack(params)
@@ -291,14 +294,35 @@ def test_the_planned_population_pass_equals_the_stacked_one_for_each_loss(
     )
 
 
-def test_w_and_b_join_only_when_b_follows_w_in_memory():
-    from nntune.population.plan import _joined
-
-    flat = np.arange(2 * 9.0).reshape(2, 9)
-    weights, bias = flat[:, :6].reshape(2, 3, 2), flat[:, 6:8]
-    joined = _joined(weights, bias)
-    assert joined.shape == (2, 4, 2)
-    assert np.array_equal(joined[:, :3], weights)
-    assert np.array_equal(joined[:, 3], bias)
-    with pytest.raises(RuntimeError, match="does not follow"):
-        _joined(weights, flat[:, 7:9])
+@pytest.mark.parametrize(
+    ("count", "hidden"), [(1, [4]), (3, [1]), (1, [1])], ids=["K=1", "1 unit", "both"]
+)
+def test_one_member_and_one_unit_layers_train_as_their_separate_runs(count, hidden):
+    """Axes of length 1 (one member, a 1 -> 1 Dense layer) have any strides."""
+    model = nntune.mlp(hidden).init(2, seed=0, dtype="float64")
+    result = fit_population(
+        model,
+        DATA.X,
+        DATA.y,
+        members=members(count),
+        optimizer=optim.adam(0.01),
+        epochs=3,
+        batch_size=32,
+    )
+    for member, history in zip(members(count), result.histories, strict=True):
+        alone = nntune.mlp(hidden).init(2, seed=member["init_seed"], dtype="float64")
+        separate = nntune.fit(
+            alone,
+            DATA.X,
+            DATA.y,
+            optimizer=optim.adam(member["learning_rate"]),
+            epochs=3,
+            batch_size=32,
+            train_state=nntune.TrainState.create(
+                alone,
+                optim.adam(member["learning_rate"]),
+                hyperparams={"l2": member["l2"]},
+            ),
+            progress="silent",
+        )
+        np.testing.assert_allclose(history.iterations, separate.iterations, rtol=1e-9)

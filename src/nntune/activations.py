@@ -19,6 +19,10 @@ from .layers import Cache, Hyperparams, Layer, LayerParams, LayerState
 class _Activation(Layer):
     """A parameter-free function: subclasses define ``_forward`` and ``_backward``."""
 
+    elementwise: ClassVar[bool] = True
+    """Whether each output depends on its own input alone (not softmax's rows), so
+    that it runs on activations in any layout."""
+
     def forward(
         self,
         params: LayerParams,
@@ -178,6 +182,7 @@ class Softmax(_Activation):
     """
 
     kind: ClassVar[str] = "softmax"
+    elementwise: ClassVar[bool] = False
 
     def _forward(self, x: Array) -> tuple[Array, Cache]:
         s = softmax(x)

@@ -11,17 +11,24 @@ again, about 170 page faults a step and a third of its time spent in the kernel.
 
 :func:`keep_freed_memory` sets the thresholds where glibc's own adjustment would
 take them after a large array has been freed (a block served by ``mmap`` from 32
-MiB, freed memory kept up to 64 MiB), once per process. It does nothing where
-``malloc`` is not glibc's.
+MiB, freed memory kept up to 64 MiB), once per process. A NumPy population calls
+it. The setting is the process's from then on: glibc's adaptive thresholds are off,
+and up to 64 MiB of freed memory per arena stays with the process. It does nothing
+where ``malloc`` is not glibc's, or when the environment sets
+``NNTUNE_KEEP_FREED_MEMORY=0`` (then glibc's defaults are left alone).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
+__all__ = ["ENVIRONMENT", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
+
+ENVIRONMENT = "NNTUNE_KEEP_FREED_MEMORY"
+"""Set to 0 to leave glibc's ``malloc`` settings alone."""
 
 MMAP_THRESHOLD = 32 << 20
 """Blocks from this size are served by ``mmap`` (glibc's adaptive maximum)."""
@@ -42,6 +49,8 @@ def keep_freed_memory() -> bool:
         True
     """
     if not sys.platform.startswith("linux"):
+        return False
+    if os.environ.get(ENVIRONMENT, "1").strip() in ("0", "false", "no", "off"):
         return False
     try:
         libc = ctypes.CDLL(None)  # the process's own symbols: its C library's

@@ -41,29 +41,6 @@ from ..training.plan import PlannedModel, _ActivationOp, _LayerOp
 __all__ = ["PlannedPopulation"]
 
 
-def _joined(weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """The ``(..., in + 1, out)`` view of ``W`` and of the ``b`` right after it.
-
-    The plan uses it only where the packing lays ``b`` after ``W``
-    (:func:`_bias_follows_weights`); the strides are checked all the same.
-    """
-    rows, _ = weights.shape[-2:]
-    step = weights.strides[-2]
-    follows = (
-        bias.strides[-1] == weights.strides[-1] == weights.itemsize
-        and step == weights.shape[-1] * weights.itemsize
-        and bias.strides[:-1] == weights.strides[:-2]
-        and bias.ctypes.data == weights.ctypes.data + rows * step
-    )
-    if not follows:
-        raise RuntimeError(
-            f"a Dense layer's b (strides {bias.strides}) does not follow its W "
-            f"(shape {weights.shape}, strides {weights.strides}) in the packed array."
-        )
-    shape = (*weights.shape[:-2], rows + 1, weights.shape[-1])
-    return np.lib.stride_tricks.as_strided(weights, shape, weights.strides)
-
-
 class _DenseOp:
     """``Z^T = [W; b]^T [X^T; 1]``; backward ``[dW; db] = [X^T; 1] dZ``, into views."""
 
@@ -77,11 +54,11 @@ class _DenseOp:
 
     def bind(self, params: LayerParams, grads: LayerParams) -> None:
         self.W, self.bias = params["W"], "b" in params
-        if self.bias:
-            self.joined = _joined(params["W"], params["b"])
-            self.grads = _joined(grads["W"], grads["b"])
-        else:
-            self.joined, self.grads = params["W"], grads["W"]
+        self.joined, self.grads = params["W"], grads["W"]
+
+    def join(self, joined: np.ndarray, grads: np.ndarray) -> None:
+        """Use ``[W; b]`` and ``[dW; db]`` as single matrices (views)."""
+        self.joined, self.grads = joined, grads
 
     def forward(self, x: Any, state: Any, key: Any, hyperparams: Any) -> Any:
         if self.bias:
@@ -152,15 +129,30 @@ class PlannedPopulation(PlannedModel):
                 "PlannedPopulation trains a stacked population; got the packing of "
                 "one model (Packing(params) without members). Use PlannedModel."
             )
-        self._adjacent = _bias_follows_weights(model, packing)
+        self._spans = _dense_spans(model, packing)
         super().__init__(model, packing)
 
     def _op(self, layer: Layer, position: int) -> Any:
-        if type(layer) is Dense and self._adjacent[position]:
+        if type(layer) is Dense and position in self._spans:
             return _DenseOp()
-        if isinstance(layer, _Activation):
-            return _ActivationOp(layer)  # elementwise: in any layout
+        if isinstance(layer, _Activation) and layer.elementwise:
+            return _ActivationOp(layer)  # in any layout
         return _BatchMajorOp(layer, position)
+
+    def _bind(self, flat: np.ndarray) -> None:
+        if flat is self._bound:
+            return
+        super()._bind(flat)
+        grads: Any = self._grads  # made by the binding above
+        lead = self.packing.lead
+        for position, (offset, rows, units) in self._spans.items():
+            if rows is None:  # no bias: W alone, as bound
+                continue
+            span = slice(offset, offset + rows * units)
+            self.ops[position].join(
+                flat[..., span].reshape(*lead, rows, units),
+                grads[..., span].reshape(*lead, rows, units),
+            )
 
     def _layout(self, rows: Any) -> Any:
         """``(..., batch, features)`` as ``(..., features, batch)`` and back (views)."""
@@ -174,20 +166,28 @@ class PlannedPopulation(PlannedModel):
         return targets
 
 
-def _bias_follows_weights(model: Sequential, packing: Packing) -> list[bool]:
-    """Per layer: whether it is a Dense layer whose ``[W; b]`` is one matrix.
+def _dense_spans(
+    model: Sequential, packing: Packing
+) -> dict[int, tuple[int, int | None, int]]:
+    """The Dense layers whose ``[W; b]`` is one matrix of the packed row, by position.
 
-    That is, its ``b`` follows its ``W`` in the packing (or it has no bias).
+    That is, where the packing lays ``b`` right after ``W`` (or there is no ``b``):
+    its offset in the row, its rows (``in + 1``; None without a bias) and units.
     """
     slots = {
-        (layer, name): (offset, size) for layer, name, _, offset, size in packing.slots
+        (layer, name): (offset, shape)
+        for layer, name, shape, offset, _ in packing.slots
     }
-    found = []
-    for name, layer in zip(model.names, model.layers, strict=True):
+    found: dict[int, tuple[int, int | None, int]] = {}
+    for position, (name, layer) in enumerate(
+        zip(model.names, model.layers, strict=True)
+    ):
         weights, bias = slots.get((name, "W")), slots.get((name, "b"))
-        found.append(
-            isinstance(layer, Dense)
-            and weights is not None
-            and (bias is None or bias[0] == weights[0] + weights[1])
-        )
+        if not isinstance(layer, Dense) or weights is None:
+            continue
+        offset, (rows, units) = weights[0], weights[1]
+        if bias is None:
+            found[position] = (offset, None, units)
+        elif bias[0] == offset + rows * units:
+            found[position] = (offset, rows + 1, units)
     return found

@@ -25,6 +25,9 @@ from .state import TrainState
 
 __all__ = ["PACKED", "InPlaceUpdate", "Packing"]
 
+LINE = 16
+"""Columns a piece of a population's rows spans at least (64 bytes of float32)."""
+
 PACKED = "packed"
 """The one layer name of a packed tree: ``{"packed": {"all": array}}``."""
 
@@ -150,10 +153,14 @@ class InPlaceUpdate:
 
     def __init__(self, packing: Packing, twin: Twin) -> None:
         self.twin, self.lead = twin, packing.lead
-        # A piece holds about CHUNK elements: of every member's row in a population.
+        # A piece holds about CHUNK elements: of every member's row in a population,
+        # and at least a cache line of each (a huge population's pieces are larger).
         rows = int(np.prod(self.lead, dtype=np.int64))
-        self.pieces = pieces(packing.size, max(1, inplace.CHUNK // rows))
-        self.width = max(1, min(inplace.CHUNK // rows, packing.size))
+        width = inplace.CHUNK
+        if self.lead:
+            width = max(inplace.CHUNK // rows, min(packing.size, LINE), 1)
+        self.pieces = pieces(packing.size, width)
+        self.width = min(width, max(packing.size, 1))
         self._scratch: np.ndarray | None = None
 
     def __call__(
