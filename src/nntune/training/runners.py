@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from ..model import Sequential
-from ..optim import GradientTransformation, set_epoch
+from ..optim import GradientTransformation, current_learning_rate, set_epoch
 from ..optim.inplace import twin_of
 from ..optim.transforms import PACKABLE
 from .evaluation import evaluate_arrays, running_metrics
@@ -31,7 +31,23 @@ from .plan import PlannedModel
 from .state import TrainState
 from .step import make_metered_step
 
-__all__ = ["Epoch", "NumpyRunner", "Runner", "make_runner", "packed_step"]
+__all__ = [
+    "EPOCHS_AT_ONCE",
+    "GROUP_ROWS",
+    "Epoch",
+    "NumpyRunner",
+    "Runner",
+    "make_runner",
+    "packed_step",
+]
+
+EPOCHS_AT_ONCE = 16
+"""Epochs the NumPy runner runs in one call when no callback reads the state between
+them (the JAX runner's number, :data:`nntune.training.compiled.EPOCHS_AT_ONCE`)."""
+
+GROUP_ROWS = 10_000
+"""Training sets of up to this many rows run several epochs at once on NumPy: their
+epochs are short, so a progress bar still moves often."""
 
 Augment = Callable[[Any, np.random.Generator], Any]
 Plan = Callable[[], tuple[np.random.Generator, list[Any]]]
@@ -137,19 +153,29 @@ class NumpyRunner:
     ) -> Epoch:
         final, costs, running = self._steps(state, data, plan, augment, None)
         values = [float(cost) for cost in costs]  # the epoch's one synchronisation
-        bad = next((i for i, v in enumerate(values) if not np.isfinite(v)), None)
+        bad = _first_bad(values)
         if bad is not None:
             # Replay the epoch (it is deterministic) up to the last finite step.
             final = self._steps(state, data, plan, augment, bad)[0]
             return Epoch(final, values, None, None)
-        params, model_state = final.params, final.model_state
+        return Epoch(final, values, *self._metrics(final, running, data, dev, full))
+
+    def _metrics(
+        self,
+        state: TrainState,
+        running: tuple[Any, Any],
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+        full: bool,
+    ) -> tuple[Metrics, Metrics | None]:
+        """The epoch's training metrics (running or evaluated) and dev metrics."""
+        params, model_state = state.params, state.model_state
         if full:
             running = evaluate_arrays(self.model, params, model_state, *data)
-        train = _pair(running)
         found = None
         if dev is not None:
             found = _pair(evaluate_arrays(self.model, params, model_state, *dev))
-        return Epoch(final, values, train, found)
+        return _pair(running), found
 
     def host(self, state: Any) -> TrainState:
         return state  # type: ignore[no-any-return]
@@ -157,9 +183,58 @@ class NumpyRunner:
     def together(
         self, data: tuple[Any, Any], dev: Any, augment: Any, full: bool
     ) -> int:
-        return 1
+        """Short epochs run several at once, packed throughout (see :meth:`epochs`)."""
+        if augment is not None or data[0].shape[0] > GROUP_ROWS:
+            return 1
+        return EPOCHS_AT_ONCE
 
     def epochs(
+        self,
+        state: TrainState,
+        first: int,
+        plans: list[Plan],
+        data: tuple[Any, Any],
+        dev: tuple[Any, Any] | None,
+        full: bool,
+    ) -> list[Epoch]:
+        """Run the epochs of ``plans`` (from epoch ``first``) one after the other.
+
+        A packed state stays packed from the first to the last: packing and
+        unpacking the state each epoch is most of an epoch's own cost when it has a
+        few mini-batches. Each result holds the state after the last of them (no
+        callback reads the states in between); a non-finite cost ends them, with the
+        state of its epoch replayed up to its last finite step.
+        """
+        packed = self._packing(state)
+        if packed is None:
+            return self._one_by_one(state, first, plans, data, dev, full)
+        packing, step = packed
+        current = packing.pack_state(state)
+        results = []
+        for offset, plan in enumerate(plans):
+            current = current.with_epoch(first + offset)
+            current = current._replace(
+                opt_state=set_epoch(current.opt_state, current.epoch)
+            )
+            _, batches = plan()
+            current, costs, running = _run_steps(step, current, data, batches, None)
+            values = [float(cost) for cost in costs]
+            bad = _first_bad(values)
+            if bad is not None:
+                final = self._replay(state, first, plans[: offset + 1], data, bad)
+                results.append(Epoch(final, values, None, None))
+                return [result._replace(state=final) for result in results]
+            train: Metrics = _pair(running)
+            found = None
+            if full or dev is not None:  # views, read before the next epoch
+                unpacked = packing.unpack_state(current)
+                train, found = self._metrics(unpacked, running, data, dev, full)
+            rate = float(current_learning_rate(current.opt_state))
+            results.append(Epoch(current, values, train, found, rate))
+        final = packing.unpack_state(current)  # views of arrays no step writes again
+        return [result._replace(state=final) for result in results]
+
+    def _one_by_one(
         self,
         state: TrainState,
         first: int,
@@ -178,6 +253,21 @@ class NumpyRunner:
             state = result.state
         return results
 
+    def _replay(
+        self,
+        state: TrainState,
+        first: int,
+        plans: list[Plan],
+        data: tuple[Any, Any],
+        bad: int,
+    ) -> TrainState:
+        """``state`` after ``plans``' epochs, the last up to its step ``bad``."""
+        for offset, plan in enumerate(plans):
+            limit = bad if offset == len(plans) - 1 else None
+            current = state.with_epoch(first + offset)
+            state = self._steps(current, data, plan, None, limit)[0]
+        return state
+
     def with_epoch(self, state: Any, epoch: int) -> Any:
         return state.with_epoch(epoch)
 
@@ -192,26 +282,17 @@ class NumpyRunner:
         augment: Augment | None,
         limit: int | None,
     ) -> tuple[TrainState, list[Any], tuple[Any, Any]]:
-        x, targets = data
         rng, batches = plan()
         step, packing = self.step, self._packing(state)
         if packing is not None:
             state, step = packing[0].pack_state(state), packing[1]
             # The packed step leaves the epoch alone: it is the same for every step.
             state = state._replace(opt_state=set_epoch(state.opt_state, state.epoch))
-        costs: list[Any] = []
-        losses, accuracies = [], []
-        for batch in batches[:limit]:
-            inputs = x[batch]
-            if augment is not None:
-                inputs = augment(inputs, rng)
-            state, cost, (loss, accuracy) = step(state, inputs, targets[batch])
-            costs.append(cost)
-            losses.append(loss)
-            accuracies.append(accuracy)
+        if augment is not None:
+            step = _augmented(step, augment, rng)
+        state, costs, running = _run_steps(step, state, data, batches, limit)
         if packing is not None:
             state = packing[0].unpack_state(state)
-        running = stacked_running(losses, accuracies, batches[:limit], x.shape[0])
         return state, costs, running
 
     def _packing(self, state: TrainState) -> tuple[Packing, Any] | None:
@@ -240,6 +321,40 @@ def packed_step(planned: PlannedModel, optimizer: GradientTransformation) -> Any
     update = None if twin is None else InPlaceUpdate(planned.packing, twin)
     model: Any = planned
     return make_metered_step(model, optimizer, update, epoch_preset=True)
+
+
+def _run_steps(
+    step: Any,
+    state: TrainState,
+    data: tuple[Any, Any],
+    batches: list[Any],
+    limit: int | None,
+) -> tuple[TrainState, list[Any], tuple[Any, Any]]:
+    """One step per batch (the first ``limit``); the costs and running metrics."""
+    x, targets = data
+    costs: list[Any] = []
+    losses, accuracies = [], []
+    for batch in batches[:limit]:
+        state, cost, (loss, accuracy) = step(state, x[batch], targets[batch])
+        costs.append(cost)
+        losses.append(loss)
+        accuracies.append(accuracy)
+    running = stacked_running(losses, accuracies, batches[:limit], x.shape[0])
+    return state, costs, running
+
+
+def _augmented(step: Any, augment: Augment, rng: np.random.Generator) -> Any:
+    """``step`` on the batch's inputs augmented with ``rng`` (in the steps' order)."""
+
+    def augmented_step(state: TrainState, inputs: Any, targets: Any) -> Any:
+        return step(state, augment(inputs, rng), targets)
+
+    return augmented_step
+
+
+def _first_bad(values: list[float]) -> int | None:
+    """The index of the first non-finite cost, or None."""
+    return next((i for i, v in enumerate(values) if not np.isfinite(v)), None)
 
 
 def stacked_running(
