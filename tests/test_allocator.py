@@ -52,5 +52,38 @@ def test_the_environment_can_leave_malloc_alone():
     assert page_faults("keep", NNTUNE_KEEP_FREED_MEMORY="0") > 10_000
 
 
-def test_it_is_set_once_per_process():
-    assert keep_freed_memory() is keep_freed_memory()
+def test_it_is_set_once_per_process(monkeypatch):
+    from nntune.backend import allocator
+
+    calls = []
+    library = _Library(calls)
+    monkeypatch.setattr(allocator.sys, "platform", "linux")
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: library)
+    monkeypatch.delenv(allocator.ENVIRONMENT, raising=False)
+    keep_freed_memory.cache_clear()
+    try:
+        first, second = keep_freed_memory(), keep_freed_memory()
+    finally:
+        keep_freed_memory.cache_clear()
+    assert first
+    assert second
+    assert calls == [(-3, allocator.MMAP_THRESHOLD), (-1, allocator.TRIM_THRESHOLD)]
+
+
+class _Mallopt:
+    """A stand-in for the C function: records its calls (argtypes are set on it)."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __call__(self, option, value):
+        self.calls.append((option, value))
+        return 1
+
+
+class _Library:
+    def __init__(self, calls):
+        self.mallopt = _Mallopt(calls)
+
+    def gnu_get_libc_version(self):
+        return b"2.36"

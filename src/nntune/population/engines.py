@@ -15,12 +15,12 @@ import numpy as np
 from ..backend.accelerated import require_jax, to_host
 from ..backend.allocator import keep_freed_memory
 from ..model import Sequential
-from ..optim import GradientTransformation, current_learning_rate, set_epoch
+from ..optim import GradientTransformation, current_learning_rate
 from ..optim.transforms import PACKABLE
 from ..training.compiled import EPOCHS_AT_ONCE, compiled, layout, metrics_at, small
 from ..training.evaluation import evaluate_arrays
 from ..training.packed import Packing
-from ..training.runners import packed_step, stacked_running
+from ..training.runners import packed_step, preset_epoch, run_steps
 from ..training.step import make_metered_step
 from .plan import PlannedPopulation
 
@@ -109,21 +109,12 @@ class NumpyEngine:
         if packed is not None:
             # Packed anew each epoch: the arrays an epoch leaves (read by early
             # stopping's snapshots) are never written again.
-            population, step = packed[0].pack_state(population), packed[1]
-            opt_state = set_epoch(population.opt_state, population.epoch)
-            population = population._replace(opt_state=opt_state)
-        costs, losses, accuracies = [], [], []
-        for batch in batches:
-            population, cost, (loss, accuracy) = step(
-                population, x[batch], targets[batch]
-            )
-            costs.append(np.asarray(cost))
-            losses.append(loss)
-            accuracies.append(accuracy)
+            population = preset_epoch(packed[0].pack_state(population))
+            step = packed[1]
+        population, costs, train = run_steps(step, population, data, batches, None)
         if packed is not None:
             population = packed[0].unpack_state(population)
         params, state = population.params, population.model_state
-        train = stacked_running(losses, accuracies, batches, x.shape[0])
         if full:
             train = evaluate_arrays(self.model, params, state, x, targets)
         found = evaluate_arrays(self.model, params, state, *dev) if dev else None

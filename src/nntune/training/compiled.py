@@ -36,7 +36,7 @@ from .evaluation import (
     evaluate_rows,
     running_metrics,
 )
-from .runners import Augment, Epoch, Plan, _pair, stacked_running
+from .runners import EPOCHS_AT_ONCE, Augment, Epoch, Plan, _pair, stacked_running
 from .state import TrainState
 from .step import make_metered_step
 
@@ -239,10 +239,6 @@ class _Shared:
             self.local[signature] = executable
         return executable(*args)
 
-
-EPOCHS_AT_ONCE = 16
-"""Epochs the JAX runner compiles into one call when no callback reads the state
-between them (a run's last few epochs, fewer than this, run one at a time)."""
 
 _CACHE: dict[tuple[str, GradientTransformation], _Compiled] = {}
 _CACHE_SIZE = 32

@@ -39,11 +39,14 @@ __all__ = [
     "Runner",
     "make_runner",
     "packed_step",
+    "preset_epoch",
+    "run_steps",
 ]
 
 EPOCHS_AT_ONCE = 16
-"""Epochs the NumPy runner runs in one call when no callback reads the state between
-them (the JAX runner's number, :data:`nntune.training.compiled.EPOCHS_AT_ONCE`)."""
+"""Epochs a runner runs in one call (the JAX runner compiles them into one) when no
+callback reads the state between them; a run's last few, fewer than this, run one at
+a time."""
 
 GROUP_ROWS = 10_000
 """Training sets of up to this many rows run several epochs at once on NumPy: their
@@ -212,12 +215,9 @@ class NumpyRunner:
         current = packing.pack_state(state)
         results = []
         for offset, plan in enumerate(plans):
-            current = current.with_epoch(first + offset)
-            current = current._replace(
-                opt_state=set_epoch(current.opt_state, current.epoch)
-            )
+            current = preset_epoch(current.with_epoch(first + offset))
             _, batches = plan()
-            current, costs, running = _run_steps(step, current, data, batches, None)
+            current, costs, running = run_steps(step, current, data, batches, None)
             values = [float(cost) for cost in costs]
             bad = _first_bad(values)
             if bad is not None:
@@ -285,12 +285,10 @@ class NumpyRunner:
         rng, batches = plan()
         step, packing = self.step, self._packing(state)
         if packing is not None:
-            state, step = packing[0].pack_state(state), packing[1]
-            # The packed step leaves the epoch alone: it is the same for every step.
-            state = state._replace(opt_state=set_epoch(state.opt_state, state.epoch))
+            state, step = preset_epoch(packing[0].pack_state(state)), packing[1]
         if augment is not None:
             step = _augmented(step, augment, rng)
-        state, costs, running = _run_steps(step, state, data, batches, limit)
+        state, costs, running = run_steps(step, state, data, batches, limit)
         if packing is not None:
             state = packing[0].unpack_state(state)
         return state, costs, running
@@ -323,7 +321,16 @@ def packed_step(planned: PlannedModel, optimizer: GradientTransformation) -> Any
     return make_metered_step(model, optimizer, update, epoch_preset=True)
 
 
-def _run_steps(
+def preset_epoch(state: TrainState) -> TrainState:
+    """``state`` with its optimizer told its epoch, once for an epoch of packed steps.
+
+    A packed step leaves the epoch alone (``epoch_preset``): it is the same for
+    every step of the epoch.
+    """
+    return state._replace(opt_state=set_epoch(state.opt_state, state.epoch))
+
+
+def run_steps(
     step: Any,
     state: TrainState,
     data: tuple[Any, Any],
