@@ -153,3 +153,36 @@ def test_training_on_numpy_does_not_import_the_compat_namespace():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("columns", [2, 3, 4])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_argmax_along_a_short_strided_axis_is_ndarray_argmax(columns, dtype):
+    """Class-major logits seen row-major (a population's): the column-by-column
+    argmax gives ndarray.argmax's indices, ties (the first), NaN and infinities."""
+    from nntune.backend import _across_short_strided
+
+    rng = np.random.default_rng(columns)
+    # Few distinct values, so that rows tie; NaN and infinities where floating.
+    values = rng.integers(-2, 3, (7, columns, 300)).astype(dtype)
+    if dtype != "int64":
+        special = rng.choice([np.nan, np.inf, -np.inf], size=values.shape)
+        values = np.where(rng.random(values.shape) < 0.15, special, values)
+    rows = values.swapaxes(-1, -2)  # (7, 300, columns), the last axis strided
+    xp = namespace(rows)
+    assert _across_short_strided(rows, -1)  # the column-by-column path is taken
+    found = xp.argmax(rows, axis=-1)
+    assert found.dtype == np.intp
+    np.testing.assert_array_equal(found, rows.argmax(axis=-1))
+    if dtype != "int64":
+        assert np.isnan(rows).any(axis=-1).any()  # the NaN rows were there
+
+
+def test_argmax_keeps_ndarray_argmax_where_rows_are_contiguous_or_long():
+    from nntune.backend import _across_short_strided
+
+    x = np.zeros((300, 2))
+    assert not _across_short_strided(x, -1)  # contiguous rows
+    assert not _across_short_strided(np.zeros((5, 300)).T, 0)  # another axis
+    assert not _across_short_strided(np.zeros((10, 300)).T, -1)  # 10 columns
+    assert not _across_short_strided(np.zeros((2, 8)).T, -1)  # a few rows

@@ -8,9 +8,14 @@ import nntune
 from nntune import optim
 from nntune.optim import inplace
 from nntune.population import fit_population
-from nntune.population.plan import PlannedPopulation, _BatchMajorOp, _DenseOp
+from nntune.population.plan import (
+    PlannedPopulation,
+    _BatchMajorOp,
+    _DenseOp,
+    _ReLUOp,
+)
 from nntune.training.packed import LINE, PACKED, InPlaceUpdate, Packing
-from nntune.training.plan import PlannedModel, _ActivationOp
+from nntune.training.plan import PlannedModel
 from nntune.trees import stack
 from test_inplace_optimizers import (
     OPTIMIZERS,
@@ -158,9 +163,8 @@ def test_a_dense_layer_whose_bias_is_not_after_its_weights_runs_batch_major():
         layer: dict(reversed(list(arrays.items()))) for layer, arrays in params.items()
     }
     planned = PlannedPopulation(model, Packing(swapped, members=K))
-    assert [type(op) for op in planned.ops] == [_BatchMajorOp, _ActivationOp] * 1 + [
-        _BatchMajorOp
-    ]
+    assert [type(op) for op in planned.ops] == [_BatchMajorOp, _ReLUOp, _BatchMajorOp]
+    assert planned.ops[1].feeds is None  # the next op has no row of ones to fill
     x, targets = model.prepare(DATA.X, DATA.y)
     packing = Packing(swapped, members=K)
     found = planned.train_pass(packing.pack(swapped), {}, x, targets)
@@ -170,6 +174,30 @@ def test_a_dense_layer_whose_bias_is_not_after_its_weights_runs_batch_major():
         packing.pack(expected.grads)[PACKED]["all"],
         rtol=1e-12,
     )
+
+
+def test_a_relu_before_a_dense_layer_writes_above_its_row_of_ones():
+    """No copy: the ReLU's output is the next Dense op's input rows; its numbers are
+    ReLU's (NaN and an overflowed -inf give NaN, for the divergence guard)."""
+    model = nntune.mlp([4, 3]).init(2, seed=0, dtype="float64")
+    packing = Packing(stack([model.params] * K), members=K)
+    planned = PlannedPopulation(model, packing)
+    ops = planned.ops
+    assert [type(op) for op in ops] == [_DenseOp, _ReLUOp, _DenseOp, _ReLUOp, _DenseOp]
+    assert ops[1].feeds is ops[2] and ops[3].feeds is ops[4]
+    z = np.array([-np.inf, np.nan, -1.0, 0.0, 2.0, np.inf] * 4).reshape(1, 4, 6)
+    z = np.repeat(z, K, axis=0)  # (K, 4 units, 6 examples), feature-major
+    with np.errstate(invalid="ignore"):  # -inf times 0, as training runs it
+        out, _ = ops[1].forward(z, {}, None, None)
+        expected = nntune.ReLU().forward({}, {}, z, training=True)[0]
+    np.testing.assert_array_equal(out, expected)  # NaN where ReLU gives NaN
+    with_ones = ops[2]._ones_below(out)
+    assert out is ops[2].slot(z.shape, z.dtype)
+    assert np.shares_memory(with_ones, out)
+    np.testing.assert_array_equal(with_ones[:, -1, :], 1.0)
+    np.testing.assert_array_equal(with_ones[:, :-1, :], expected)
+    dx = ops[1].backward(np.full_like(z, 3.0), True)
+    np.testing.assert_array_equal(dx, np.where(z > 0, 3.0, 0.0))
 
 
 def test_planned_population_refuses_one_model():

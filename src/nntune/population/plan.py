@@ -16,6 +16,8 @@ arranged so that fewer, longer operations do the work:
   are one ``(in + 1, out)`` matrix: ``[W; b]^T [X; 1]`` is the forward product with
   the bias added, and ``[X; 1] dZ^T`` gives ``dW`` and ``db`` at once, written into
   the packed gradients (no broadcast add, no sum along a short axis);
+- a :class:`~nntune.ReLU` followed by such a layer writes its output straight above
+  that row of ones (no copy), its 0/1 mask made by one comparison;
 - any other layer (dropout, batch norm, a custom layer) runs its own ``forward`` and
   ``backward`` on a batch-major view of the same arrays, as the loss gets the
   logits, so its numbers and its random draws are those of the stacked pass.
@@ -32,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import _Activation
+from ..activations import ReLU, _Activation
 from ..layers import Dense, Layer, LayerParams
 from ..model import Sequential
 from ..training.packed import Packing
@@ -51,6 +53,7 @@ class _DenseOp:
         self.grads: Any = None
         self.bias = False
         self._buffers: dict[tuple[Any, ...], np.ndarray] = {}
+        self._slots: dict[tuple[Any, ...], np.ndarray] = {}
 
     def bind(self, params: LayerParams, grads: LayerParams) -> None:
         self.W, self.bias = params["W"], "b" in params
@@ -78,11 +81,26 @@ class _DenseOp:
         shape = (*dz.shape[:-2], rows, dz.shape[-1])
         return np.matmul(self.W, dz, out=self._buffer("dx", shape, dz.dtype))
 
+    def slot(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """Where the op before may write an input of ``shape``.
+
+        The rows above the row of ones: a view, the same object each step, so that
+        :meth:`_ones_below` copies nothing when it gets it back.
+        """
+        kind = ("slot", shape, np.dtype(dtype))
+        found = self._slots.get(kind)
+        if found is None:
+            above = (*shape[:-2], shape[-2] + 1, shape[-1])
+            ones = self._buffer("ones", above, dtype, ones_below=True)
+            found = self._slots[kind] = ones[..., :-1, :]
+        return found
+
     def _ones_below(self, x: Any) -> np.ndarray:
         """``x`` with a row of ones below it."""
         shape = (*x.shape[:-2], x.shape[-2] + 1, x.shape[-1])
         found = self._buffer("ones", shape, x.dtype, ones_below=True)
-        np.copyto(found[..., :-1, :], x)
+        if x is not self._slots.get(("slot", x.shape, x.dtype)):
+            np.copyto(found[..., :-1, :], x)
         return found
 
     def _buffer(
@@ -100,6 +118,47 @@ class _DenseOp:
             found = self._buffers[kind] = np.empty(shape, dtype)
             if ones_below:  # its last row, which no step writes
                 found[..., -1, :] = 1
+        return found
+
+
+class _ReLUOp:
+    """A ReLU with an op after it: ``z`` times its 0/1 mask, into arrays kept.
+
+    The mask is the comparison written as numbers (one operation) and the product
+    goes where the next op takes its input: above the row of ones of a
+    :class:`_DenseOp` (``feeds``), so that op copies nothing. A negative ``z`` gives
+    ``-0.0`` where :class:`~nntune.ReLU` adds 0 to give ``0.0``: equal numbers, and
+    every product and sum after it equal too (an operation saved). Its backward is
+    ``dy`` times the mask, as ReLU's.
+    """
+
+    def __init__(self) -> None:
+        self.feeds: _DenseOp | None = None
+        self.mask: Any = None
+        self._buffers: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def bind(self, params: LayerParams, grads: LayerParams) -> None:
+        pass
+
+    def forward(self, z: Any, state: Any, key: Any, hyperparams: Any) -> Any:
+        mask = self.mask = self._buffer("mask", z)
+        np.greater(z, 0, out=mask)
+        if self.feeds is not None:
+            out = self.feeds.slot(z.shape, z.dtype)
+        else:
+            out = self._buffer("out", z)
+        return np.multiply(z, mask, out=out), None
+
+    def backward(self, dy: Any, input_grad: bool) -> Any:
+        dx = np.multiply(dy, self.mask, out=self._buffer("dx", dy))
+        self.mask = None
+        return dx
+
+    def _buffer(self, role: str, like: np.ndarray) -> np.ndarray:
+        kind = (role, like.shape, like.dtype)
+        found = self._buffers.get(kind)
+        if found is None:
+            found = self._buffers[kind] = np.empty(like.shape, like.dtype)
         return found
 
 
@@ -131,10 +190,17 @@ class PlannedPopulation(PlannedModel):
             )
         self._spans = _dense_spans(model, packing)
         super().__init__(model, packing)
+        for position, op in enumerate(self.ops[:-1]):
+            after = self.ops[position + 1]
+            ones = isinstance(after, _DenseOp) and self._spans[position + 1][1]
+            if isinstance(op, _ReLUOp) and ones:  # the next op has a row of ones
+                op.feeds = after
 
     def _op(self, layer: Layer, position: int) -> Any:
         if type(layer) is Dense and position in self._spans:
             return _DenseOp()
+        if type(layer) is ReLU and position + 1 < len(self.layers):
+            return _ReLUOp()  # not the last: its output is kept for the next step
         if isinstance(layer, _Activation) and layer.elementwise:
             return _ActivationOp(layer)  # in any layout
         return _BatchMajorOp(layer, position)
