@@ -184,7 +184,8 @@ def test_a_relu_before_a_dense_layer_writes_above_its_row_of_ones():
     planned = PlannedPopulation(model, packing)
     ops = planned.ops
     assert [type(op) for op in ops] == [_DenseOp, _ReLUOp, _DenseOp, _ReLUOp, _DenseOp]
-    assert ops[1].feeds is ops[2] and ops[3].feeds is ops[4]
+    assert ops[1].feeds is ops[2]
+    assert ops[3].feeds is ops[4]
     z = np.array([-np.inf, np.nan, -1.0, 0.0, 2.0, np.inf] * 4).reshape(1, 4, 6)
     z = np.repeat(z, K, axis=0)  # (K, 4 units, 6 examples), feature-major
     with np.errstate(invalid="ignore"):  # -inf times 0, as training runs it

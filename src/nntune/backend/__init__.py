@@ -236,13 +236,14 @@ def _across_short_strided(x: np.ndarray[Any, Any], axis: Any) -> bool:
     for a population's class-major logits, ``(K, classes, m)`` seen as
     ``(K, m, classes)``, that is thousands of calls on two numbers each.
     """
-    if x.ndim < 2 or axis not in (-1, x.ndim - 1) or x.dtype.kind not in "fiu":
+    if x.ndim < 2 or x.strides[-1] == x.itemsize:  # contiguous rows: first
         return False
     columns = x.shape[-1]
     return (
-        2 <= columns <= SHORT_AXIS
-        and x.strides[-1] != x.itemsize
+        axis in (-1, x.ndim - 1)
+        and 2 <= columns <= SHORT_AXIS
         and x.size >= 256 * columns
+        and x.dtype.kind in "fiu"
     )
 
 

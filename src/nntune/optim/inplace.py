@@ -214,7 +214,7 @@ def adam_twin(beta1: Any, beta2: Any, eps: Any) -> Twin | None:
         first, second = only_array(state.first_moment), only_array(state.second_moment)
         c1: Any
         c2: Any
-        if np.ndim(state.step) == 0:
+        if state.step.ndim == 0:
             t = int(state.step) + 1
             count = np.asarray(t, dtype=state.step.dtype)
             c1, c2 = first.dtype.type(1 - beta1**t), first.dtype.type(1 - beta2**t)
@@ -236,7 +236,7 @@ def adam_twin(beta1: Any, beta2: Any, eps: Any) -> Twin | None:
             np.divide(m, c1, out=g)
             np.divide(g, spare, out=g)
 
-        return chunk, state._replace(step=count)
+        return chunk, type(state)(count, state.first_moment, state.second_moment)
 
     return Twin(prepare)
 

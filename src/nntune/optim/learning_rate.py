@@ -115,8 +115,9 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
         rate = evaluate_schedule(schedule, state.learning_rate, state.epoch, state.step)
         xp = namespace(state.step)
         # 0-d arrays, never NumPy scalars: the state keeps its structure.
-        new_state = state._replace(
-            step=xp.asarray(state.step + 1), value=xp.asarray(rate)
+        step = xp.asarray(state.step + 1)
+        new_state = LearningRateState(
+            step, state.epoch, state.learning_rate, xp.asarray(rate)
         )
         return rate, new_state
 
@@ -140,6 +141,10 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
         updates: Array, state: LearningRateState
     ) -> tuple[Any, LearningRateState]:
         rate, new_state = advance(state)
+        if type(rate) is np.ndarray and rate.ndim == 0:
+            # _descent's -rate in the updates' dtype, as a scalar: the same
+            # rounding and an exact negation, without the array functions' overhead.
+            return -updates.dtype.type(rate), new_state
         return _descent(rate, updates), new_state
 
     inplace.register(update, inplace.scale_twin(prepare_scale))
