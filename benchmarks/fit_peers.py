@@ -16,7 +16,9 @@ and the peak memory of the process.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import resource
 import sys
 import time
@@ -346,6 +348,76 @@ def sklearn_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
     return CLOCK.stop()
 
 
+def _keras_model(keras, workload, weights):  # type: ignore[no-untyped-def]
+    """The workload's network in Keras, the shared weights loaded, compiled."""
+    layers: list[Any] = [keras.Input((workload.n_in,))]
+    count = len(workload.sizes) - 1
+    for i in range(count):
+        layers.append(keras.layers.Dense(workload.sizes[i + 1]))
+        if i < count - 1:
+            if workload.bn_dropout:  # PyTorch's defaults, as the torch peer has them
+                norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+                layers.append(norm)
+            layers.append(keras.layers.ReLU())
+            if workload.bn_dropout:
+                layers.append(keras.layers.Dropout(1 - KEEP_PROB))
+    model = keras.Sequential(layers)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for i, layer in enumerate(dense):
+        layer.set_weights([weights[f"W{i}"], weights[f"b{i}"]])
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE, epsilon=1e-8),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def keras_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
+    """Keras 3 as its guides write it (``compile``, then ``fit``), when installed.
+
+    On the JAX backend (``KERAS_BACKEND``, unless the environment names another):
+    ``fit`` compiles its step on the first mini-batch of each shape. That happens
+    on a first, short ``fit`` (timed apart, as JAX's compilation is); the weights
+    and the optimizer's state are then set back to where they started.
+    """
+    if importlib.util.find_spec("keras") is None:
+        return {"skipped": "Keras is not installed (pip install keras)"}
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    X, y = data(workload)
+    model = _keras_model(keras, workload, weights)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if mode == "check":
+        first = float(loss(y, model(X, training=False)))
+        if workload.bn_dropout:
+            return {"initial": first}  # the steps draw different dropout masks
+        for i in range(CHECK_STEPS):
+            rows = slice(i * workload.batch, (i + 1) * workload.batch)
+            model.train_on_batch(X[rows], y[rows])
+        return {"initial": first, "after": float(loss(y, model(X, training=False)))}
+    start = model.get_weights()
+    # A full mini-batch and the last, smaller one: the two shapes fit will see.
+    warm = workload.batch + len(X) % workload.batch
+    CLOCK.start()
+    model.fit(X[:warm], y[:warm], batch_size=workload.batch, shuffle=False, verbose=0)
+    compile_seconds = CLOCK.stop()["wall_seconds"]
+    model.set_weights(start)
+    for variable in model.optimizer.variables:
+        if "learning_rate" not in variable.path:  # the moments and the step count
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+    CLOCK.start()
+    model.fit(
+        X,
+        y,
+        batch_size=workload.batch,
+        epochs=workload.epochs,
+        shuffle=True,
+        verbose=0,
+    )
+    return {**CLOCK.stop(), "compile_seconds": compile_seconds}
+
+
 def _jax_setup(workload, weights):  # type: ignore[no-untyped-def]
     import jax
     import jax.numpy as jnp
@@ -509,6 +581,7 @@ PEERS = {
     "numpy": numpy_peer,
     "torch": torch_peer,
     "sklearn": sklearn_peer,
+    "keras": keras_peer,
     "jax": jax_peer,
     "jax_scan": jax_scan_peer,
     "population": population_peer,
