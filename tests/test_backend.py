@@ -157,10 +157,12 @@ def test_training_on_numpy_does_not_import_the_compat_namespace():
 
 @pytest.mark.parametrize("columns", [2, 3, 4])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
-def test_argmax_along_a_short_strided_axis_is_ndarray_argmax(columns, dtype):
+def test_argmax_along_a_short_strided_axis_is_ndarray_argmax(
+    columns, dtype, monkeypatch
+):
     """Class-major logits seen row-major (a population's): the column-by-column
     argmax gives ndarray.argmax's indices, ties (the first), NaN and infinities."""
-    from nntune.backend import _across_short_strided
+    from nntune.backend import _across_short_strided, _argmax_by_columns
 
     rng = np.random.default_rng(columns)
     # Few distinct values, so that rows tie; NaN and infinities where floating.
@@ -171,9 +173,18 @@ def test_argmax_along_a_short_strided_axis_is_ndarray_argmax(columns, dtype):
     rows = values.swapaxes(-1, -2)  # (7, 300, columns), the last axis strided
     xp = namespace(rows)
     assert _across_short_strided(rows, -1)  # the column-by-column path is taken
+    expected = rows.argmax(axis=-1)
+    np.testing.assert_array_equal(_argmax_by_columns(rows), expected)
+    import nntune.backend as backend
+
+    calls = []
+    monkeypatch.setattr(
+        backend, "_argmax_by_columns", lambda x: calls.append(x) or expected
+    )
     found = xp.argmax(rows, axis=-1)
+    assert len(calls) == 1  # the namespace's argmax went column by column
     assert found.dtype == np.intp
-    np.testing.assert_array_equal(found, rows.argmax(axis=-1))
+    np.testing.assert_array_equal(found, expected)
     if dtype != "int64":
         assert np.isnan(rows).any(axis=-1).any()  # the NaN rows were there
 
@@ -183,6 +194,7 @@ def test_argmax_keeps_ndarray_argmax_where_rows_are_contiguous_or_long():
 
     x = np.zeros((300, 2))
     assert not _across_short_strided(x, -1)  # contiguous rows
-    assert not _across_short_strided(np.zeros((5, 300)).T, 0)  # another axis
+    assert not _across_short_strided(np.zeros((3, 300)).T, 0)  # another axis
+    assert not _across_short_strided(np.zeros((3, 300)).T, True)  # not an axis
     assert not _across_short_strided(np.zeros((10, 300)).T, -1)  # 10 columns
     assert not _across_short_strided(np.zeros((2, 8)).T, -1)  # a few rows

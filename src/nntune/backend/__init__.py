@@ -240,7 +240,8 @@ def _across_short_strided(x: np.ndarray[Any, Any], axis: Any) -> bool:
         return False
     columns = x.shape[-1]
     return (
-        axis in (-1, x.ndim - 1)
+        type(axis) is int  # as ndarray.argmax takes it (it refuses True or 1.0)
+        and axis in (-1, x.ndim - 1)
         and 2 <= columns <= SHORT_AXIS
         and x.size >= 256 * columns
         and x.dtype.kind in "fiu"
