@@ -4,8 +4,8 @@
 # make test  - lint, format check, layer contracts, type check and the whole suite;
 #              adds the test extra (PyTorch, JAX, Playwright, mypy...) to the same .venv
 # make bench - whole training runs: nntune against every peer, each in its own process
-#              (benchmarks/README.md); make bench-quick in under 2 minutes; adds the
-#              bench extra
+#              (benchmarks/README.md); make bench-quick, smaller runs, in 2 to 3
+#              minutes; adds the bench extra
 # make venv  - .venv with the test extra (what make test uses), and nothing else
 #
 # One .venv, one stamp file per extra: `make demo` then `make test` adds the test

@@ -261,8 +261,12 @@ def main() -> int:
 def markdown(document: dict[str, Any]) -> str:
     workloads = document["workloads"]
     names: list[str] = []
+    skipped: dict[str, str] = {}
     for entry in workloads.values():
         names += [n for n in entry["seconds"] if n not in names]
+        skipped.update(entry.get("skipped", {}))
+    # A peer that ran nowhere (Keras, not installed) is named below, not tabled.
+    names = [n for n in names if any(e["seconds"].get(n) for e in workloads.values())]
     header = " | ".join(names)
     lines = [
         "CPU seconds of the training (median over rounds), one BLAS thread per peer;",
@@ -289,6 +293,9 @@ def markdown(document: dict[str, Any]) -> str:
             )
             + " |"
         )
+    for name, reason in skipped.items():
+        if name not in names:
+            lines += ["", f"Not run: {name} ({reason})."]
     population = document.get("population") or {}
     if "population" in population:
         on_jax = "JAX not run by --quick"

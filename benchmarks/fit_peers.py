@@ -386,7 +386,12 @@ def keras_peer(workload, weights, mode):  # type: ignore[no-untyped-def]
     if importlib.util.find_spec("keras") is None:
         return {"skipped": "Keras is not installed (pip install keras)"}
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
+    try:
+        import keras
+    except ImportError as error:  # its backend missing (TensorFlow, by default)
+        return {"skipped": f"Keras does not import here: {error}"}
+    if int(keras.__version__.split(".")[0]) < 3:
+        return {"skipped": f"Keras {keras.__version__}; this peer is written for 3"}
 
     X, y = data(workload)
     model = _keras_model(keras, workload, weights)
