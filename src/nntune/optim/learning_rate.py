@@ -141,10 +141,6 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
         updates: Array, state: LearningRateState
     ) -> tuple[Any, LearningRateState]:
         rate, new_state = advance(state)
-        if type(rate) is np.ndarray and rate.ndim == 0:
-            # _descent's -rate in the updates' dtype, as a scalar: the same
-            # rounding and an exact negation, without the array functions' overhead.
-            return -updates.dtype.type(rate), new_state
         return _descent(rate, updates), new_state
 
     inplace.register(update, inplace.scale_twin(prepare_scale))
@@ -153,6 +149,10 @@ def scale_by_learning_rate(learning_rate: float | Schedule) -> GradientTransform
 
 def _descent(rate: Any, like: Array) -> Any:
     """``-rate`` in the dtype of ``like``, shaped per member."""
+    if type(rate) is np.ndarray and rate.ndim == 0 and type(like) is np.ndarray:
+        # What the array functions below give (a negated 0-d array is a NumPy
+        # scalar of its dtype), without their overhead: one call per step.
+        return -like.dtype.type(rate)
     scaled = per_member(rate, like)
     if is_array(scaled):
         scaled = namespace(like).astype(scaled, like.dtype)

@@ -43,6 +43,33 @@ from ..training.plan import PlannedModel, _ActivationOp, _LayerOp
 __all__ = ["PlannedPopulation"]
 
 
+class _Kept:
+    """An op's arrays kept from step to step: one per role, shape and dtype.
+
+    A step's products go to arrays kept from step to step: new arrays of a few
+    hundred kilobytes each step make the C allocator give memory back to the system
+    and fault it in again (a third of a population's step).
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def __call__(
+        self, role: str, shape: tuple[int, ...], dtype: Any, ones_below: bool = False
+    ) -> np.ndarray:
+        """The array for ``role`` in this shape, made on the first call.
+
+        With ``ones_below`` its last row is set to 1 then, a row no step writes.
+        """
+        kind = (role, shape, np.dtype(dtype))
+        found = self._arrays.get(kind)
+        if found is None:
+            found = self._arrays[kind] = np.empty(shape, dtype)
+            if ones_below:
+                found[..., -1, :] = 1
+        return found
+
+
 class _DenseOp:
     """``Z^T = [W; b]^T [X^T; 1]``; backward ``[dW; db] = [X^T; 1] dZ``, into views."""
 
@@ -52,7 +79,7 @@ class _DenseOp:
         self.joined: Any = None  # [W; b], or W alone without a bias
         self.grads: Any = None
         self.bias = False
-        self._buffers: dict[tuple[Any, ...], np.ndarray] = {}
+        self._buffer = _Kept()
         self._slots: dict[tuple[Any, ...], np.ndarray] = {}
 
     def bind(self, params: LayerParams, grads: LayerParams) -> None:
@@ -103,23 +130,6 @@ class _DenseOp:
             np.copyto(found[..., :-1, :], x)
         return found
 
-    def _buffer(
-        self, role: str, shape: tuple[int, ...], dtype: Any, ones_below: bool = False
-    ) -> np.ndarray:
-        """The op's array for ``role`` in this shape, made once and reused.
-
-        A step's products go to arrays kept from step to step: new arrays of a few
-        hundred kilobytes each step make the C allocator give memory back to the
-        system and fault it in again (a third of a population's step).
-        """
-        kind = (role, shape, np.dtype(dtype))
-        found = self._buffers.get(kind)
-        if found is None:
-            found = self._buffers[kind] = np.empty(shape, dtype)
-            if ones_below:  # its last row, which no step writes
-                found[..., -1, :] = 1
-        return found
-
 
 class _ReLUOp:
     """A ReLU with an op after it: ``z`` times its 0/1 mask, into arrays kept.
@@ -135,31 +145,24 @@ class _ReLUOp:
     def __init__(self) -> None:
         self.feeds: _DenseOp | None = None
         self.mask: Any = None
-        self._buffers: dict[tuple[Any, ...], np.ndarray] = {}
+        self._buffer = _Kept()
 
     def bind(self, params: LayerParams, grads: LayerParams) -> None:
         pass
 
     def forward(self, z: Any, state: Any, key: Any, hyperparams: Any) -> Any:
-        mask = self.mask = self._buffer("mask", z)
+        mask = self.mask = self._buffer("mask", z.shape, z.dtype)
         np.greater(z, 0, out=mask)
         if self.feeds is not None:
             out = self.feeds.slot(z.shape, z.dtype)
         else:
-            out = self._buffer("out", z)
+            out = self._buffer("out", z.shape, z.dtype)
         return np.multiply(z, mask, out=out), None
 
     def backward(self, dy: Any, input_grad: bool) -> Any:
-        dx = np.multiply(dy, self.mask, out=self._buffer("dx", dy))
+        dx = np.multiply(dy, self.mask, out=self._buffer("dx", dy.shape, dy.dtype))
         self.mask = None
         return dx
-
-    def _buffer(self, role: str, like: np.ndarray) -> np.ndarray:
-        kind = (role, like.shape, like.dtype)
-        found = self._buffers.get(kind)
-        if found is None:
-            found = self._buffers[kind] = np.empty(like.shape, like.dtype)
-        return found
 
 
 class _BatchMajorOp(_LayerOp):
