@@ -4,7 +4,7 @@
 # make test  - lint, format check, layer contracts, type check and the whole suite;
 #              adds the test extra (PyTorch, JAX, Playwright, mypy...) to the same .venv
 # make bench - whole training runs: nntune against every peer, each in its own process
-#              (benchmarks/README.md); make bench-quick, smaller runs, in 2 to 3
+#              (benchmarks/README.md); make bench-quick, smaller runs, in under 2
 #              minutes; adds the bench extra
 # make venv  - .venv with the test extra (what make test uses), and nothing else
 #

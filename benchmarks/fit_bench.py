@@ -5,7 +5,8 @@
 
 1. a correctness gate: every peer that can load the same initial weights reports the
    cost of those weights and after 3 Adam steps; they must agree (1e-4 relative,
-   Keras 1e-3) before anything is timed;
+   Keras 1e-3) before the workload is timed (the checks are not timed: they run on
+   the CPUs no timed peer uses, while earlier workloads are timed);
 2. ``--rounds`` rounds, the peers in a rotated order each round, every run a fresh
    process with its BLAS/OpenMP threads pinned (``--threads``, default 1) and bound
    to as many CPUs (XLA does not read the thread variables), reporting
@@ -34,7 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,9 @@ by about 1e-4 of itself."""
 FASTEST_AMONG = ("torch", "jax", "sklearn", "keras")
 NUMPY_PEERS = ("nntune", "numpy")
 NO_BN = {"numpy", "jax", "jax_scan", "sklearn"}  # peers without batch norm here
+QUICK_SKIPS = {
+    "jax_scan": "not run by --quick: a reference, not one of the ratio's peers",
+}
 
 
 def environment(threads: int, coretype: str | None) -> dict[str, str]:
@@ -75,7 +79,7 @@ def environment(threads: int, coretype: str | None) -> dict[str, str]:
 
 
 def cores(threads: int) -> set[int]:
-    """The CPUs a peer may run on: ``threads`` of them (the last ones allowed).
+    """The CPUs a timed peer runs on: ``threads`` of them (the last ones allowed).
 
     The thread variables pin the BLAS libraries, but not every runtime reads them
     (XLA sizes its own pool), and CPU seconds are only comparable when no peer
@@ -85,14 +89,22 @@ def cores(threads: int) -> set[int]:
     return set(allowed[-threads:])
 
 
+def spare(threads: int) -> set[int]:
+    """The CPUs the gate's checks run on: those no timed peer uses (all on a
+    machine that has no other)."""
+    return set(os.sched_getaffinity(0)) - cores(threads) or cores(threads)
+
+
 def run(
     peer: str,
     workload: str,
     mode: str,
     args: argparse.Namespace,
     coretype: str | None,
-    pinned: bool = True,
+    cpus: set[int] | None = None,
 ) -> dict[str, Any]:
+    """One peer in a fresh process, bound to ``cpus`` (default: the timing CPUs)."""
+    bound = cores(args.threads) if cpus is None else cpus
     command = [sys.executable, str(HERE / "fit_peers.py"), "--peer", peer]
     command += ["--workload", workload, "--mode", mode]
     if args.quick:
@@ -102,9 +114,7 @@ def run(
         capture_output=True,
         text=True,
         env=environment(args.threads, coretype),
-        preexec_fn=(
-            (lambda: os.sched_setaffinity(0, cores(args.threads))) if pinned else None
-        ),
+        preexec_fn=lambda: os.sched_setaffinity(0, bound),
         timeout=900,
     )
     if done.returncode != 0:
@@ -112,16 +122,38 @@ def run(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def gate(
-    workload: str, args: argparse.Namespace, coretype: str | None
-) -> dict[str, Any]:
-    # Nothing here is timed: the checks run side by side, as many as there are CPUs.
-    with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-        started = {
-            p: pool.submit(run, p, workload, "check", args, coretype, pinned=False)
+def start_gates(
+    workloads: list[str],
+    args: argparse.Namespace,
+    coretype: str | None,
+    pool: ThreadPoolExecutor,
+) -> dict[str, dict[str, Future[dict[str, Any]]]]:
+    """Every workload's checks, queued in the pool (one worker per CPU).
+
+    Nothing in the gate is timed: the first workload's checks run on every CPU
+    (nothing is timed before them), the others' on the spare CPUs while the timed
+    peers run on theirs. A workload is timed once its own checks are in.
+    """
+    everywhere = set(os.sched_getaffinity(0))
+    return {
+        workload: {
+            p: pool.submit(
+                run,
+                p,
+                workload,
+                "check",
+                args,
+                coretype,
+                spare(args.threads) if index else everywhere,
+            )
             for p in GATED
         }
-    reports = {p: found.result() for p, found in started.items()}
+        for index, workload in enumerate(workloads)
+    }
+
+
+def gate(checks: dict[str, Future[dict[str, Any]]]) -> dict[str, Any]:
+    reports = {p: found.result() for p, found in checks.items()}
     reference = reports["nntune"]
     failures = []
     for peer, found in reports.items():
@@ -157,8 +189,11 @@ def main() -> int:
         gemm["cpu_best"] = run("gemm", "course", "time", args, None).get("gflops")
     results: dict[str, Any] = {}
     exit_status = 0
-    for workload in args.workloads.split(","):
-        checked = gate(workload, args, coretype)
+    workloads = args.workloads.split(",")
+    pool = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)))
+    checks = start_gates(workloads, args, coretype, pool)
+    for workload in workloads:
+        checked = gate(checks[workload])
         print(
             f"{workload}: gate "
             + ("passed" if checked["passed"] else f"FAILED {checked['failures']}"),
@@ -176,6 +211,9 @@ def main() -> int:
             exit_status = 1
             continue
         peers = [p for p in PEERS if not (workload == "bn_dropout" and p in NO_BN)]
+        if args.quick:
+            entry["skipped"] = {p: QUICK_SKIPS[p] for p in peers if p in QUICK_SKIPS}
+            peers = [p for p in peers if p not in QUICK_SKIPS]
         runs: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
         variants = {p: coretype for p in peers}
         if coretype:
@@ -222,6 +260,7 @@ def main() -> int:
             f"({entry['speedup_vs_fastest_peer']:.2f}x)",
             flush=True,
         )
+    pool.shutdown()  # every check is in: each workload waited for its own
     population = run("population", "course", "time", args, coretype)
     if "population" in population:
         best_population = min(
