@@ -39,6 +39,21 @@ def _jax_device() -> str | None:
     return jax_device()
 
 
+def _jax_cache() -> dict[str, Any] | None:
+    """The directory where JAX keeps compiled programs, and what it holds."""
+    from ..backend.accelerated import compilation_cache
+
+    where = compilation_cache()
+    if where is None:
+        return None
+    files = [f for f in where.iterdir() if f.is_file()] if where.is_dir() else []
+    return {
+        "dir": str(where),
+        "programs": sum(f.name.endswith("-cache") for f in files),
+        "bytes": sum(f.stat().st_size for f in files),
+    }
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
@@ -62,6 +77,7 @@ def info(as_json: bool, quiet: bool) -> None:
             for package, extra in EXTRAS.items()
         },
         "jax_device": _jax_device(),
+        "jax_cache": _jax_cache(),
         **blas_report(),
     }
     if as_json:
@@ -84,6 +100,16 @@ def info(as_json: bool, quiet: bool) -> None:
         "backend='jax' runs on: "
         + (device or "(JAX is not installed: pip install 'nntune[jax]')")
     )
+    cache = found["jax_cache"]
+    if device and cache:
+        count = cache["programs"]
+        click.echo(
+            f"JAX keeps compiled programs in {cache['dir']} ({count} "
+            f"program{'' if count == 1 else 's'}, {cache['bytes'] / 2**20:.1f} MB; "
+            "NNTUNE_JAX_CACHE=off to not keep them)"
+        )
+    elif device:
+        click.echo("JAX keeps no compiled programs between runs (NNTUNE_JAX_CACHE=off)")
     simd = "AVX-512" if found["avx512"] else ("AVX2" if found["avx2"] else "no AVX2")
     click.echo(f"CPU: {found['cores']} cores, {simd}")
     for pool in found["blas"]:

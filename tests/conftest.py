@@ -1,0 +1,10 @@
+"""Settings for the whole suite."""
+
+from __future__ import annotations
+
+import os
+
+# The nntune command keeps JAX's compiled programs in the user's cache directory by
+# default; the suite never writes there (test_compilation_cache.py turns it on, in
+# a temporary directory). Processes the tests start inherit this.
+os.environ["NNTUNE_JAX_CACHE"] = "off"
