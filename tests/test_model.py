@@ -222,9 +222,9 @@ def test_batch_norm_and_dropout_layers_compose_by_hand():
 def test_prepare_finds_a_nan_in_any_block_of_rows(monkeypatch, row):
     """X is checked a block of rows at a time (no mask the size of X): every block."""
     import nntune
-    from nntune import model as model_module
+    from nntune import model_inputs
 
-    monkeypatch.setattr(model_module, "FINITE_CHECK_ELEMENTS", 6)  # 3 rows a block
+    monkeypatch.setattr(model_inputs, "FINITE_CHECK_ELEMENTS", 6)  # 3 rows a block
     model = nntune.mlp([3]).init(2, seed=0)
     X = np.ones((41, 2), dtype=np.float32)
     model.prepare(X, np.zeros(41))

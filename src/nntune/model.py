@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import array_api_compat
 import numpy as np
 
 from ._validation import is_array
@@ -35,10 +34,10 @@ from .backend import (
     resolve_dtype,
 )
 from .backend.random import fold_in
-from .data.mapped import MappedArray, out_of_core
-from .data.targets import chunked_targets
+from .data.mapped import MappedArray
 from .layers import Cache, Dense, Hyperparams, Layer
 from .losses import L1, L2, LOSS_TYPES, Loss
+from .model_inputs import prepare_inputs
 
 
 class TrainPass(NamedTuple):
@@ -388,58 +387,7 @@ class Sequential:
                 outside the classes.
         """
         self._require_built()
-        mapped = out_of_core(X)
-        if mapped is not None:
-            return self._prepare_mapped(mapped, y)
-        if isinstance(X, MappedArray):
-            X = X[:]  # a few rows: read them into memory
-        x = _as_array(X, self.dtype)
-        xp = namespace(x)
-        self._check_shape(tuple(x.shape))
-        if not _all_finite(x, xp):
-            bad = int(xp.sum(xp.astype(~xp.isfinite(x), xp.int64)))
-            raise ValueError(
-                f"X contains {bad} NaN or infinite value(s); expected finite numbers. "
-                "Drop or impute those entries (e.g. with the training mean) first."
-            )
-        if y is None:
-            return x, None
-        targets = self.loss.prepare_targets(y, int(self.n_outputs or 0), self.dtype)
-        if targets.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"X has {x.shape[0]} examples but y has {targets.shape[0]}; they must "
-                "have one label per row of X."
-            )
-        return x, xp.asarray(targets)
-
-    def _prepare_mapped(self, X: MappedArray, y: Any) -> tuple[Array, Array | None]:
-        x = X.astype(self.dtype)
-        self._check_shape(x.shape)
-        x.check_finite()
-        if y is None:
-            return x, None
-        outputs = int(self.n_outputs or 0)
-        targets = chunked_targets(
-            y,
-            x.shape[0],
-            lambda rows: self.loss.prepare_targets(rows, outputs, self.dtype),
-            self.loss.task,
-        )
-        return x, targets
-
-    def _check_shape(self, shape: tuple[int, ...]) -> None:
-        if len(shape) != 2:
-            raise ValueError(
-                f"X must be 2-D with shape (n_examples, {self.in_features}); got shape "
-                f"{shape}. Reshape one example with X.reshape(1, -1)."
-            )
-        if shape[1] != self.in_features:
-            raise ValueError(
-                f"X has {shape[1]} features but the model expects "
-                f"{self.in_features}; got shape {shape}, expected "
-                f"(n_examples, {self.in_features}). "
-                "Use the same features, in the same order, as in training."
-            )
+        return prepare_inputs(self, X, y)
 
     def logits(self, X: Any) -> Array:
         """Inference-mode output of the last layer (before the loss's link).
@@ -566,22 +514,6 @@ class Sequential:
             )
 
 
-FINITE_CHECK_ELEMENTS = 1 << 20
-"""Elements of ``X`` checked at once for NaN/inf: the check's boolean mask is this
-big, not as big as ``X`` (60,000 MNIST rows would need a 47 MB mask)."""
-
-
-def _all_finite(x: Array, xp: Any) -> bool:
-    """Whether every value of ``x`` is finite (NumPy: a block of rows at a time)."""
-    if type(x) is not np.ndarray or x.ndim != 2:
-        return bool(xp.all(xp.isfinite(x)))
-    rows = max(1, FINITE_CHECK_ELEMENTS // max(1, x.shape[1]))
-    return all(
-        bool(np.isfinite(x[start : start + rows]).all())
-        for start in range(0, x.shape[0], rows)
-    )
-
-
 def _resolve_loss(loss: Loss | str) -> Loss:
     if isinstance(loss, Loss):
         return loss
@@ -604,19 +536,3 @@ def _check_output_width(loss: Loss, width: int) -> None:
             f"softmax_cross_entropy needs one output unit per class (>= 2); the last "
             f"layer has {width}. End the stack with Dense(n_classes)."
         )
-
-
-def _as_array(X: Any, dtype: np.dtype[Any]) -> Array:
-    if array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
-        xp = namespace(X)
-        return xp.astype(X, getattr(xp, dtype.name))
-    try:
-        array = np.asarray(X)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"X could not be read as a numeric array: {error}") from None
-    if array.dtype.kind not in "biuf":
-        raise ValueError(
-            f"X must be numeric; got dtype {array.dtype}. Encode text or category "
-            "columns as numbers first."
-        )
-    return array.astype(dtype, copy=False)
