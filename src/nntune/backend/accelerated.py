@@ -11,77 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
-from collections.abc import Iterator, MutableMapping
-from pathlib import Path
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "BACKENDS",
-    "CACHE_SIZE",
-    "check_backend",
-    "compilation_cache",
-    "jax_device",
-    "keep_compilations",
-    "require_jax",
-    "to_host",
-]
+__all__ = ["BACKENDS", "check_backend", "jax_device", "require_jax", "to_host"]
 
 BACKENDS = ("numpy", "jax")
 """The array backends :func:`nntune.fit` trains on."""
-
-
-CACHE_SIZE = 512 * 2**20
-"""The most bytes of compiled programs :func:`keep_compilations` lets JAX keep (it
-deletes the least recently used beyond this)."""
-
-
-def compilation_cache(environ: MutableMapping[str, str] = os.environ) -> Path | None:
-    """Where JAX keeps compiled programs between runs, or None when it keeps none.
-
-    That is ``JAX_COMPILATION_CACHE_DIR`` when set (JAX's own setting), else None.
-    """
-    found = environ.get("JAX_COMPILATION_CACHE_DIR")
-    return Path(found) if found else None
-
-
-def keep_compilations(environ: MutableMapping[str, str] = os.environ) -> Path | None:
-    """Let JAX keep compiled programs on disk, so that the next run skips compiling.
-
-    The ``nntune`` command calls this before it imports JAX: a run on
-    ``backend="jax"`` compiles its epoch once (seconds), and the next run of the
-    same architecture, batch size and data shape loads it instead (JAX's
-    persistent compilation cache; only programs that took over a second to compile
-    are kept, at most :data:`CACHE_SIZE` bytes). It sets, where they are not set
-    already, ``JAX_COMPILATION_CACHE_DIR`` to ``nntune/jax`` in the user's cache
-    directory (``$XDG_CACHE_HOME``, else ``~/.cache``) and
-    ``JAX_COMPILATION_CACHE_MAX_SIZE``; processes started from this one inherit
-    them. ``NNTUNE_JAX_CACHE=off`` turns this default off; a
-    ``JAX_COMPILATION_CACHE_DIR`` of your own is kept as it is.
-
-    Returns:
-        The cache directory JAX will use, or None when it keeps none.
-
-    Example:
-        >>> environ = {"XDG_CACHE_HOME": "/tmp/cache"}
-        >>> keep_compilations(environ)
-        PosixPath('/tmp/cache/nntune/jax')
-        >>> environ["JAX_COMPILATION_CACHE_MAX_SIZE"]
-        '536870912'
-        >>> keep_compilations({"NNTUNE_JAX_CACHE": "off"}) is None
-        True
-    """
-    off = environ.get("NNTUNE_JAX_CACHE", "").lower() in ("off", "0", "false", "no")
-    if not off and not environ.get("JAX_COMPILATION_CACHE_DIR"):
-        home = Path(environ.get("XDG_CACHE_HOME", ""))
-        if not home.is_absolute():  # unset, or relative: ignored, as XDG says
-            home = Path.home() / ".cache"
-        environ["JAX_COMPILATION_CACHE_DIR"] = str(home / "nntune" / "jax")
-        environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(CACHE_SIZE))
-    return compilation_cache(environ)
 
 
 def check_backend(backend: object) -> str:

@@ -61,11 +61,11 @@ def parse_layers_option(
 def main(ctx: click.Context, debug: bool) -> None:
     """nntune: train, check, diagnose and tune deep neural networks."""
     ctx.obj = {"debug": debug}
-    from ..backend.accelerated import keep_compilations
+    from .jax_cache import keep_compilations
 
     # Before anything imports JAX: a run on backend="jax" keeps what it compiles
     # for the next run (NNTUNE_JAX_CACHE=off to not).
-    keep_compilations()
+    ctx.obj["jax_cache"] = keep_compilations()
 
 
 # Importing the command modules registers their commands on the group.

@@ -39,34 +39,22 @@ def _jax_device() -> str | None:
     return jax_device()
 
 
-def _jax_cache() -> dict[str, Any] | None:
-    """The directory where JAX keeps compiled programs, and what it holds."""
-    from ..backend.accelerated import compilation_cache
-
-    where = compilation_cache()
-    if where is None:
-        return None
-    files = [f for f in where.iterdir() if f.is_file()] if where.is_dir() else []
-    return {
-        "dir": str(where),
-        "programs": sum(f.name.endswith("-cache") for f in files),
-        "bytes": sum(f.stat().st_size for f in files),
-    }
-
-
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--quiet", is_flag=True, help="Print only what holds the BLAS back, if anything."
 )
-def info(as_json: bool, quiet: bool) -> None:
+@click.pass_context
+def info(ctx: click.Context, as_json: bool, quiet: bool) -> None:
     """Versions, which extras are installed, and whether the BLAS is held back.
 
     NumPy's matrix products run in a BLAS library; this says which one, with which
     kernels and threads, and what to change when it runs below the CPU's best
-    (OPENBLAS_CORETYPE naming an older CPU, more threads than cores).
+    (OPENBLAS_CORETYPE naming an older CPU, more threads than cores); and where
+    JAX keeps compiled programs between runs (NNTUNE_JAX_CACHE=off: nowhere).
     """
     from ..backend.blas import blas_report
+    from .jax_cache import describe
 
     found: dict[str, Any] = {
         "nntune": _version("nntune"),
@@ -77,7 +65,7 @@ def info(as_json: bool, quiet: bool) -> None:
             for package, extra in EXTRAS.items()
         },
         "jax_device": _jax_device(),
-        "jax_cache": _jax_cache(),
+        "jax_cache": describe((ctx.obj or {}).get("jax_cache")),
         **blas_report(),
     }
     if as_json:
@@ -101,15 +89,20 @@ def info(as_json: bool, quiet: bool) -> None:
         + (device or "(JAX is not installed: pip install 'nntune[jax]')")
     )
     cache = found["jax_cache"]
-    if device and cache:
+    if cache and cache["dir"]:
         count = cache["programs"]
+        how = (
+            "NNTUNE_JAX_CACHE=off to not keep them"
+            if cache["set_by"] == "nntune"
+            else "your JAX_COMPILATION_CACHE_DIR"
+        )
         click.echo(
             f"JAX keeps compiled programs in {cache['dir']} ({count} "
-            f"program{'' if count == 1 else 's'}, {cache['bytes'] / 2**20:.1f} MB; "
-            "NNTUNE_JAX_CACHE=off to not keep them)"
+            f"program{'' if count == 1 else 's'}, {cache['bytes'] / 2**20:.1f} MiB; "
+            f"{how})"
         )
-    elif device:
-        click.echo("JAX keeps no compiled programs between runs (NNTUNE_JAX_CACHE=off)")
+    elif cache:
+        click.echo(f"JAX keeps no compiled programs between runs ({cache['reason']})")
     simd = "AVX-512" if found["avx512"] else ("AVX2" if found["avx2"] else "no AVX2")
     click.echo(f"CPU: {found['cores']} cores, {simd}")
     for pool in found["blas"]:
