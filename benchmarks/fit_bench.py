@@ -73,6 +73,9 @@ def environment(threads: int, coretype: str | None) -> dict[str, str]:
         env[name] = str(threads)
     env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false" if threads == 1 else ""
     env.pop("OPENBLAS_CORETYPE", None)
+    # Every compile is timed as a compile, never loaded from a cache on disk.
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     return env
@@ -90,9 +93,9 @@ def cores(threads: int) -> set[int]:
 
 
 def spare(threads: int) -> set[int]:
-    """The CPUs the gate's checks run on: those no timed peer uses (all on a
-    machine that has no other)."""
-    return set(os.sched_getaffinity(0)) - cores(threads) or cores(threads)
+    """The CPUs no timed peer uses, where the gate's checks run meanwhile (none:
+    the checks run before the timing, on every CPU)."""
+    return set(os.sched_getaffinity(0)) - cores(threads)
 
 
 def run(
@@ -109,14 +112,11 @@ def run(
     command += ["--workload", workload, "--mode", mode]
     if args.quick:
         command.append("--quick")
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=environment(args.threads, coretype),
-        preexec_fn=lambda: os.sched_setaffinity(0, bound),
-        timeout=900,
-    )
+    env = environment(args.threads, coretype)
+    # The child binds itself first thing (fit_peers.py): no preexec_fn, which is
+    # not safe in the threads the gate's checks run from.
+    env["NNTUNE_BENCH_CPUS"] = ",".join(str(c) for c in sorted(bound))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -128,27 +128,24 @@ def start_gates(
     coretype: str | None,
     pool: ThreadPoolExecutor,
 ) -> dict[str, dict[str, Future[dict[str, Any]]]]:
-    """Every workload's checks, queued in the pool (one worker per CPU).
+    """Every workload's checks, queued in the pool.
 
     Nothing in the gate is timed: the first workload's checks run on every CPU
-    (nothing is timed before them), the others' on the spare CPUs while the timed
-    peers run on theirs. A workload is timed once its own checks are in.
+    (nothing is timed before them), the others' on the spare CPUs (:func:`spare`)
+    while the timed peers run on theirs. Without a spare CPU, every workload's
+    checks run on every CPU, and its timing waits for them. A workload is timed
+    once its own checks are in.
     """
     everywhere = set(os.sched_getaffinity(0))
+    checks = spare(args.threads) or everywhere
     return {
         workload: {
             p: pool.submit(
-                run,
-                p,
-                workload,
-                "check",
-                args,
-                coretype,
-                spare(args.threads) if index else everywhere,
+                run, p, workload, "check", args, coretype, checks if i else everywhere
             )
             for p in GATED
         }
-        for index, workload in enumerate(workloads)
+        for i, workload in enumerate(workloads)
     }
 
 
@@ -171,6 +168,76 @@ def gate(checks: dict[str, Future[dict[str, Any]]]) -> dict[str, Any]:
     return {"costs": reports, "passed": not failures, "failures": failures}
 
 
+def time_workload(
+    workload: str,
+    checked: dict[str, Any],
+    args: argparse.Namespace,
+    coretype: str | None,
+    rounds: int,
+    gemm: dict[str, Any],
+) -> dict[str, Any]:
+    """A workload's timed rounds (none when its gate failed) and its ratios."""
+    entry: dict[str, Any] = {
+        "gate": checked,
+        "seconds": {},
+        "wall": {},
+        "peak_mb": {},
+        "compile_seconds": {},
+    }
+    if not checked["passed"]:
+        return entry
+    peers = [p for p in PEERS if not (workload == "bn_dropout" and p in NO_BN)]
+    if args.quick:
+        entry["skipped"] = {p: QUICK_SKIPS[p] for p in peers if p in QUICK_SKIPS}
+        peers = [p for p in peers if p not in QUICK_SKIPS]
+    runs: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
+    variants = {p: coretype for p in peers}
+    if coretype:
+        for p in NUMPY_PEERS:
+            runs[f"{p}@cpu_best"] = []
+            variants[f"{p}@cpu_best"] = None
+    names = list(runs)
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            peer = name.split("@")[0]
+            runs[name].append(run(peer, workload, "time", args, variants[name]))
+    flops = None
+    for name, found in runs.items():
+        good = [f for f in found if "cpu_seconds" in f]
+        if not good:
+            entry["seconds"][name] = None
+            if "skipped" in found[0]:
+                entry.setdefault("skipped", {})[name] = found[0]["skipped"]
+            else:
+                entry.setdefault("errors", {})[name] = found[0].get("error")
+            continue
+        entry["seconds"][name] = statistics.median(f["cpu_seconds"] for f in good)
+        entry["wall"][name] = statistics.median(f["wall_seconds"] for f in good)
+        entry["peak_mb"][name] = max(f["peak_mb"] for f in good)
+        if "compile_seconds" in good[0]:
+            compiled = statistics.median(f["compile_seconds"] for f in good)
+            entry["compile_seconds"][name] = compiled
+        flops = good[0]["flops"]
+    ours = {
+        n: entry["seconds"].get(n) for n in ("nntune", "nntune@cpu_best", "nntune_jax")
+    }
+    best = min(v for v in ours.values() if v)
+    entry["nntune_best_backend"] = min((v, n) for n, v in ours.items() if v)[1]
+    peers_seconds = [entry["seconds"].get(p) for p in FASTEST_AMONG]
+    fastest = min(v for v in peers_seconds if v)
+    entry["nntune_best"] = best
+    entry["speedup_vs_fastest_peer"] = fastest / best
+    entry["gflops"] = flops / best / 1e9 if flops else None
+    entry["gemm_peak_gflops"] = max(v for v in gemm.values() if v)
+    print(
+        f"{workload}: nntune {best:.3f}s, fastest peer {fastest:.3f}s "
+        f"({entry['speedup_vs_fastest_peer']:.2f}x)",
+        flush=True,
+    )
+    return entry
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, 1 round")
@@ -188,79 +255,29 @@ def main() -> int:
     if coretype:
         gemm["cpu_best"] = run("gemm", "course", "time", args, None).get("gflops")
     results: dict[str, Any] = {}
-    exit_status = 0
     workloads = args.workloads.split(",")
-    pool = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)))
-    checks = start_gates(workloads, args, coretype, pool)
-    for workload in workloads:
-        checked = gate(checks[workload])
-        print(
-            f"{workload}: gate "
-            + ("passed" if checked["passed"] else f"FAILED {checked['failures']}"),
-            flush=True,
-        )
-        entry: dict[str, Any] = {
-            "gate": checked,
-            "seconds": {},
-            "wall": {},
-            "peak_mb": {},
-            "compile_seconds": {},
-        }
-        results[workload] = entry
-        if not checked["passed"]:
-            exit_status = 1
-            continue
-        peers = [p for p in PEERS if not (workload == "bn_dropout" and p in NO_BN)]
-        if args.quick:
-            entry["skipped"] = {p: QUICK_SKIPS[p] for p in peers if p in QUICK_SKIPS}
-            peers = [p for p in peers if p not in QUICK_SKIPS]
-        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
-        variants = {p: coretype for p in peers}
-        if coretype:
-            for p in NUMPY_PEERS:
-                runs[f"{p}@cpu_best"] = []
-                variants[f"{p}@cpu_best"] = None
-        names = list(runs)
-        for index in range(rounds):
-            shift = index % len(names)
-            for name in names[shift:] + names[:shift]:
-                peer = name.split("@")[0]
-                runs[name].append(run(peer, workload, "time", args, variants[name]))
-        flops = None
-        for name, found in runs.items():
-            good = [f for f in found if "cpu_seconds" in f]
-            if not good:
-                entry["seconds"][name] = None
-                if "skipped" in found[0]:
-                    entry.setdefault("skipped", {})[name] = found[0]["skipped"]
-                else:
-                    entry.setdefault("errors", {})[name] = found[0].get("error")
-                continue
-            entry["seconds"][name] = statistics.median(f["cpu_seconds"] for f in good)
-            entry["wall"][name] = statistics.median(f["wall_seconds"] for f in good)
-            entry["peak_mb"][name] = max(f["peak_mb"] for f in good)
-            if "compile_seconds" in good[0]:
-                compiled = statistics.median(f["compile_seconds"] for f in good)
-                entry["compile_seconds"][name] = compiled
-            flops = good[0]["flops"]
-        ours = {
-            n: entry["seconds"].get(n)
-            for n in ("nntune", "nntune@cpu_best", "nntune_jax")
-        }
-        best = min(v for v in ours.values() if v)
-        entry["nntune_best_backend"] = min((v, n) for n, v in ours.items() if v)[1]
-        peers_seconds = [entry["seconds"].get(p) for p in FASTEST_AMONG]
-        fastest = min(v for v in peers_seconds if v)
-        entry["nntune_best"] = best
-        entry["speedup_vs_fastest_peer"] = fastest / best
-        entry["gflops"] = flops / best / 1e9 if flops else None
-        entry["gemm_peak_gflops"] = max(v for v in gemm.values() if v)
-        print(
-            f"{workload}: nntune {best:.3f}s, fastest peer {fastest:.3f}s "
-            f"({entry['speedup_vs_fastest_peer']:.2f}x)",
-            flush=True,
-        )
-    pool.shutdown()  # every check is in: each workload waited for its own
+    everywhere = set(os.sched_getaffinity(0))
+    overlapped = bool(spare(args.threads))
+    pool = ThreadPoolExecutor(max_workers=len(everywhere))
+    try:
+        # Without a spare CPU, a workload's checks are queued only at its turn:
+        # none runs beside a timed peer.
+        checks = start_gates(workloads if overlapped else [], args, coretype, pool)
+        for workload in workloads:
+            if workload not in checks:
+                checks.update(start_gates([workload], args, coretype, pool))
+            checked = gate(checks[workload])
+            print(
+                f"{workload}: gate "
+                + ("passed" if checked["passed"] else f"FAILED {checked['failures']}"),
+                flush=True,
+            )
+            results[workload] = time_workload(
+                workload, checked, args, coretype, rounds, gemm
+            )
+    finally:  # on an error, the checks still queued are not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
+    exit_status = int(any(not e["gate"]["passed"] for e in results.values()))
     population = run("population", "course", "time", args, coretype)
     if "population" in population:
         best_population = min(
@@ -285,6 +302,7 @@ def main() -> int:
             "OPENBLAS_CORETYPE": coretype,
             "rounds": rounds,
             "quick": args.quick,
+            "gate_beside_timing": overlapped,  # on other CPUs (see start_gates)
         },
         "seconds": time.perf_counter() - started,
     }

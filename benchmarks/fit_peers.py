@@ -25,7 +25,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+if "NNTUNE_BENCH_CPUS" in os.environ:  # fit_bench.py's binding, before any import
+    CPUS = os.environ["NNTUNE_BENCH_CPUS"].split(",")
+    os.sched_setaffinity(0, {int(c) for c in CPUS})
+
+import numpy as np  # after the binding: runtimes size their pools from it
 
 LEARNING_RATE = 1e-3
 CHECK_STEPS = 3
