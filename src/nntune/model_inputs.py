@@ -33,6 +33,16 @@ def prepare_inputs(
 ) -> tuple[Array, Array | None]:
     """``X`` (and ``y``) checked and converted for ``model`` (see its ``prepare``).
 
+    Args:
+        model: a built model (its feature count, dtype and loss say what fits).
+        X: the inputs, ``(n_examples, in_features)``: an array, anything
+            ``numpy.asarray`` reads, or data in a file (read as needed).
+        y: the labels or values, one per row, or None.
+
+    Returns:
+        ``(x, targets)``: ``x`` in the model's dtype, ``targets`` prepared for its
+        loss (None without ``y``).
+
     Raises:
         ValueError: for a wrong shape or feature count, NaN/inf in ``X``, or labels
             outside the classes.
@@ -83,6 +93,13 @@ def _prepare_mapped(
 
 def check_features(shape: tuple[int, ...], in_features: int | None) -> None:
     """Raise a clear error unless ``shape`` is ``(n_examples, in_features)``.
+
+    Args:
+        shape: the shape of the inputs received.
+        in_features: the feature count the model expects.
+
+    Raises:
+        ValueError: for inputs that are not 2-D, or have another feature count.
 
     Example:
         >>> check_features((5, 3), 2)
