@@ -21,6 +21,7 @@ from nntune.training import TrainingDivergedError, fit
 
 jax = require("jax")
 compiled = importlib.import_module("nntune.training.compiled")
+programs = importlib.import_module("nntune.training.programs")
 
 DATA = nntune.load_dataset("moons", n_samples=150, seed=0)
 X, Y = DATA.X, DATA.y
@@ -113,14 +114,14 @@ def test_epochs_run_together_unguarded_train_what_guarded_ones_train():
 def calls_by_guard(monkeypatch):
     """Record the ``guard`` of every compiled epoch call (run and run_epochs)."""
     guards = []
-    real = compiled._Shared.__call__
+    real = programs.Shared.__call__
 
     def recording(self, *args, **static):
         if "whole" in static:  # an epoch or epochs, not a step or an evaluation
             guards.append(static.get("guard", True))
         return real(self, *args, **static)
 
-    monkeypatch.setattr(compiled._Shared, "__call__", recording)
+    monkeypatch.setattr(programs.Shared, "__call__", recording)
     return guards
 
 

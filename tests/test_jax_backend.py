@@ -20,6 +20,7 @@ from nntune.training import (
 
 require("jax")
 compiled = importlib.import_module("nntune.training.compiled")
+programs = importlib.import_module("nntune.training.programs")
 evaluation = importlib.import_module("nntune.training.evaluation")
 
 DATA = nntune.load_dataset("moons", n_samples=200, seed=0)
@@ -182,13 +183,13 @@ def test_float32_stays_float32_and_agrees_to_its_precision():
 
 def test_a_second_fit_of_the_same_pair_compiles_nothing(monkeypatch):
     built = []
-    real = compiled._Compiled
+    real = programs._Compiled
 
     def counting(*args):
         built.append(args)
         return real(*args)
 
-    monkeypatch.setattr(compiled, "_Compiled", counting)
+    monkeypatch.setattr(programs, "_Compiled", counting)
     optimizer = adam(0.01)
     model = nntune.mlp([5]).init(2, seed=3, dtype="float64")
     for _ in range(2):
@@ -281,7 +282,7 @@ def test_trials_that_differ_in_state_values_share_the_compiled_programs(monkeypa
         return real_compile(self, *args, **kwargs)
 
     monkeypatch.setattr(jax.stages.Lowered, "compile", counting)
-    compiled._EXECUTABLES.clear()
+    programs._EXECUTABLES.clear()
     models = {}
     for rate in (0.01, 0.03):
         model = nntune.mlp([5], keep_prob=0.9).init(2, seed=3, dtype="float64")
