@@ -3,7 +3,7 @@
 :func:`~nntune.population.fit_population` owns the loop (shuffles, histories, early
 stopping); an engine owns the arrays: :class:`NumpyEngine` calls the stacked step
 once per mini-batch, :class:`JaxEngine` compiles whole epochs (the fit's compiled
-functions, :mod:`nntune.training.compiled`) with one finite-cost flag per member.
+functions, :mod:`nntune.training.programs`) with one finite-cost flag per member.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from ..backend.allocator import keep_freed_memory
 from ..model import Sequential
 from ..optim import GradientTransformation, current_learning_rate
 from ..optim.transforms import PACKABLE
-from ..training.compiled import EPOCHS_AT_ONCE, compiled, layout, metrics_at, small
+from ..training.compiled import EPOCHS_AT_ONCE, layout, metrics_at, small
 from ..training.evaluation import evaluate_arrays
 from ..training.packed import Packing
+from ..training.programs import compiled
 from ..training.runners import packed_step, preset_epoch, run_steps
 from ..training.step import make_metered_step
 from .plan import PlannedPopulation
