@@ -15,7 +15,8 @@ import pytest
 
 import nntune
 from nntune.backend.random import LegacyKey, key
-from nntune.training.fit import Trainer, _plan
+from nntune.training.fit import _plan
+from nntune.training.trainer import Trainer
 
 MOONS = nntune.load_dataset("moons", n_samples=150, noise=0.2, seed=3)
 

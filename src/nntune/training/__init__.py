@@ -10,12 +10,13 @@ from .callbacks import (
 )
 from .checkpoint import Checkpoint, CheckpointError
 from .evaluation import evaluate
-from .fit import Trainer, TrainingDivergedError, fit
+from .fit import TrainingDivergedError, fit
 from .health import GradientHealthReport, LayerHealth, gradient_health, layer_statistics
 from .health_callback import GradientHealth
 from .history import History
 from .state import TrainState
 from .step import TrainStep, make_train_step
+from .trainer import Trainer
 
 __all__ = [
     "Callback",

@@ -1,7 +1,7 @@
 """Keras-style callbacks: objects whose hooks take ``(epoch, logs)``, not the trainer.
 
 nntune's callbacks subclass :class:`~nntune.Callback` and their hooks take the
-:class:`~nntune.training.fit.Trainer` first: ``on_epoch_end(trainer, epoch, logs)``.
+:class:`~nntune.training.trainer.Trainer` first: ``on_epoch_end(trainer, epoch, logs)``.
 :func:`nntune.fit` also takes a plain object written as for Keras::
 
     class Printer:

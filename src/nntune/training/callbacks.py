@@ -21,7 +21,7 @@ from ..optim import current_learning_rate, scale_learning_rate
 from ..trees import unflatten_like
 
 if TYPE_CHECKING:
-    from .fit import Trainer
+    from .trainer import Trainer
 
 
 class Callback:

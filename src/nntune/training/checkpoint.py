@@ -17,7 +17,7 @@ from .callbacks import Callback
 from .history import History
 
 if TYPE_CHECKING:
-    from .fit import Trainer
+    from .trainer import Trainer
 
 FORMAT = "nntune.checkpoint"
 VERSION = 2

@@ -8,7 +8,7 @@ from .callbacks import Callback
 from .health import GradientHealthReport, Thresholds, gradient_health
 
 if TYPE_CHECKING:
-    from .fit import Trainer
+    from .trainer import Trainer
 
 
 class GradientHealth(Callback):
