@@ -51,8 +51,6 @@ from .gradcheck import (
 from .initializers import INITIALIZERS, Initializer
 from .layers import Dense, Dropout, Layer, layer_from_config
 from .losses import (
-    L1,
-    L2,
     BinaryCrossEntropy,
     Loss,
     MeanSquaredError,
@@ -61,6 +59,7 @@ from .losses import (
 from .model import Sequential
 from .normalization import BatchNorm, Standardize
 from .optim import ExponentialWeightedAverage, adam, adamw, gd, momentum, rmsprop
+from .regularizers import L1, L2
 from .serialization import ModelFileError, load_model, save_model
 from .training import (
     Callback,

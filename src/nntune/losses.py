@@ -1,4 +1,4 @@
-"""Losses fused with their output activation, and the L2/L1 weight regularizers.
+"""Losses fused with their output activation (L2/L1: :mod:`nntune.regularizers`).
 
 Each loss takes the *logits* ``z`` of the last layer (its pre-activation) and returns
 the cost averaged over the ``m`` examples together with ``dJ/dz``. Fusing the output
@@ -17,7 +17,7 @@ Targets with a last column of row weights (:mod:`nntune.sample_weights`) make ea
 cost the weighted mean ``sum_i w_i l_i / sum_i w_i`` (PyTorch's weighted
 ``CrossEntropyLoss``), its gradient ``w_i dl_i/dz_i / sum_i w_i``.
 
-Every loss and regularizer also takes a stack of ``K`` models' logits ``(K, m, k)``
+Every loss also takes a stack of ``K`` models' logits ``(K, m, k)``
 (targets ``(m, k)`` shared, or ``(K, m, k)``) and then returns one cost per member,
 shape ``(K,)``: sums run over the last two axes and ``m = shape[-2]``.
 """
@@ -32,9 +32,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._validation import check_member_values
 from .activations import sigmoid, softmax
-from .backend import Array, namespace, per_member, to_numpy
+from .backend import Array, namespace, to_numpy
 from .layers import _register
 from .sample_weights import split_weights, weighted_mean
 
@@ -422,72 +421,3 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{value!r} is not a number")
     return float(value)
-
-
-def _check_lambda(name: str, strength: Any) -> None:
-    if hasattr(strength, "shape"):  # one strength per member of a population
-        check_member_values(name, strength, low=0.0)
-        return
-    if isinstance(strength, bool) or not isinstance(strength, int | float):
-        raise TypeError(f"{name} strength must be a number >= 0; got {strength!r}.")
-    if not math.isfinite(strength) or strength < 0:
-        raise ValueError(
-            f"{name} strength lambda must be a finite number >= 0; got {strength!r}. "
-            "Use 0 for no regularization (the course's labs use values such as 0.7)."
-        )
-
-
-@dataclass(frozen=True)
-class L2:
-    """L2 ("weight decay" through the gradient): ``lambda/(2m) * sum ||W||_F^2``.
-
-    Applies to weights only, never to biases or batch-norm ``gamma``/``beta``. ``m`` is
-    the number of examples the cost is computed on; the gradient is ``lambda/m * W``.
-
-    Example:
-        >>> import numpy as np
-        >>> round(float(L2(0.7).cost(np.ones((2, 2)), m=7)), 12)  # 0.7 / 14 * 4
-        0.2
-    """
-
-    strength: Any
-    """lambda: a number, or an array with one value per member of a population."""
-
-    def __post_init__(self) -> None:
-        _check_lambda("L2", self.strength)
-
-    def cost(self, weights: Array, m: int) -> Array:
-        """Return ``lambda/(2m) * sum(W^2)`` (one per member for stacked weights)."""
-        xp = namespace(weights)
-        return self.strength / (2 * m) * xp.sum(weights * weights, axis=(-2, -1))
-
-    def grad(self, weights: Array, m: int) -> Array:
-        """Return ``lambda/m * W``."""
-        return per_member(self.strength / m, weights) * weights
-
-
-@dataclass(frozen=True)
-class L1:
-    """L1 ``lambda/(2m) * sum |W|``, gradient ``lambda/(2m) sign(W)``.
-
-    Example:
-        >>> import numpy as np
-        >>> float(L1(1.0).cost(np.array([[1.0, -3.0]]), m=2))  # 1/4 * 4
-        1.0
-    """
-
-    strength: Any
-    """lambda: a number, or an array with one value per member of a population."""
-
-    def __post_init__(self) -> None:
-        _check_lambda("L1", self.strength)
-
-    def cost(self, weights: Array, m: int) -> Array:
-        """Return ``lambda/(2m) * sum |W|`` (one per member for stacked weights)."""
-        xp = namespace(weights)
-        return self.strength / (2 * m) * xp.sum(xp.abs(weights), axis=(-2, -1))
-
-    def grad(self, weights: Array, m: int) -> Array:
-        """Return ``lambda/(2m) * sign(W)`` (0 at 0)."""
-        xp = namespace(weights)
-        return per_member(self.strength / (2 * m), weights) * xp.sign(weights)

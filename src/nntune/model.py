@@ -36,8 +36,9 @@ from .backend import (
 from .backend.random import fold_in
 from .data.mapped import MappedArray
 from .layers import Cache, Dense, Hyperparams, Layer
-from .losses import L1, L2, LOSS_TYPES, Loss
+from .losses import LOSS_TYPES, Loss
 from .model_inputs import prepare_inputs
+from .regularizers import L1, L2
 
 
 class TrainPass(NamedTuple):
