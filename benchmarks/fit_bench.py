@@ -202,6 +202,20 @@ def time_workload(
         for name in names[shift:] + names[:shift]:
             peer = name.split("@")[0]
             runs[name].append(run(peer, workload, "time", args, variants[name]))
+    return summarize(workload, entry, runs, gemm)
+
+
+def summarize(
+    workload: str,
+    entry: dict[str, Any],
+    runs: dict[str, list[dict[str, Any]]],
+    gemm: dict[str, Any],
+) -> dict[str, Any]:
+    """``entry`` with each peer's medians and nntune's ratios, from ``runs``.
+
+    A peer none of whose runs timed anything is recorded as skipped (with its
+    reason) or as an error; without nntune's or a peer's seconds the ratio is None.
+    """
     flops = None
     for name, found in runs.items():
         good = [f for f in found if "cpu_seconds" in f]
@@ -222,14 +236,18 @@ def time_workload(
     ours = {
         n: entry["seconds"].get(n) for n in ("nntune", "nntune@cpu_best", "nntune_jax")
     }
-    best = min(v for v in ours.values() if v)
-    entry["nntune_best_backend"] = min((v, n) for n, v in ours.items() if v)[1]
-    peers_seconds = [entry["seconds"].get(p) for p in FASTEST_AMONG]
-    fastest = min(v for v in peers_seconds if v)
+    timed = [(v, n) for n, v in ours.items() if v]
+    peers_seconds = [v for p in FASTEST_AMONG if (v := entry["seconds"].get(p))]
+    if not timed or not peers_seconds:
+        entry["speedup_vs_fastest_peer"] = None
+        print(f"{workload}: no ratio (nntune or every peer failed)", flush=True)
+        return entry
+    best, entry["nntune_best_backend"] = min(timed)
+    fastest = min(peers_seconds)
     entry["nntune_best"] = best
     entry["speedup_vs_fastest_peer"] = fastest / best
     entry["gflops"] = flops / best / 1e9 if flops else None
-    entry["gemm_peak_gflops"] = max(v for v in gemm.values() if v)
+    entry["gemm_peak_gflops"] = max((v for v in gemm.values() if v), default=None)
     print(
         f"{workload}: nntune {best:.3f}s, fastest peer {fastest:.3f}s "
         f"({entry['speedup_vs_fastest_peer']:.2f}x)",
@@ -319,9 +337,11 @@ def markdown(document: dict[str, Any]) -> str:
     workloads = document["workloads"]
     names: list[str] = []
     skipped: dict[str, str] = {}
+    failed: dict[str, Any] = {}
     for entry in workloads.values():
         names += [n for n in entry["seconds"] if n not in names]
         skipped.update(entry.get("skipped", {}))
+        failed.update(entry.get("errors", {}))
     # A peer that ran nowhere (Keras, not installed) is named below, not tabled.
     names = [n for n in names if any(e["seconds"].get(n) for e in workloads.values())]
     header = " | ".join(names)
@@ -346,13 +366,16 @@ def markdown(document: dict[str, Any]) -> str:
             + (
                 "—"
                 if gflops is None
-                else f"{gflops:.1f} ({entry['gemm_peak_gflops']:.0f})"
+                else f"{gflops:.1f} ({entry['gemm_peak_gflops'] or 0:.0f})"
             )
             + " |"
         )
     for name, reason in skipped.items():
         if name not in names:
             lines += ["", f"Not run: {name} ({reason})."]
+    for name, error in failed.items():
+        if name not in names:
+            lines += ["", f"Failed wherever it ran: {name} ({error})."]
     population = document.get("population") or {}
     if "population" in population:
         on_jax = "JAX not run by --quick"
