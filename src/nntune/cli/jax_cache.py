@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def keep_compilations(environ: MutableMapping[str, str] = os.environ) -> Path | 
         >>> keep_compilations({"NNTUNE_JAX_CACHE": "off"}) is None
         True
     """
-    switch = environ.get(SWITCH, "").strip().lower()
+    switch = _switch(environ)
     if switch not in ON + OFF:
         raise ValueError(
             f"{SWITCH} must be on or off; got {environ[SWITCH]!r}. Set it to off "
@@ -73,6 +73,11 @@ def keep_compilations(environ: MutableMapping[str, str] = os.environ) -> Path | 
     if importlib.util.find_spec("filelock") is not None:
         environ.setdefault(MAX_SIZE, str(CACHE_SIZE))
     return directory
+
+
+def _switch(environ: Mapping[str, str]) -> str:
+    """``NNTUNE_JAX_CACHE`` as it is compared: trimmed, lower case ("": unset)."""
+    return environ.get(SWITCH, "").strip().lower()
 
 
 def _default_directory(environ: MutableMapping[str, str]) -> Path | None:
@@ -109,11 +114,15 @@ def describe(chosen: Path | None) -> dict[str, Any] | None:
     config: Any = jax.config  # its options are attributes it makes at run time
     where = config.jax_compilation_cache_dir
     enabled = config.jax_enable_compilation_cache
-    if not where or not enabled or config.jax_compilation_cache_max_size == 0:
-        off = os.environ.get(SWITCH, "").strip().lower() in OFF
+    reason = None
+    if not enabled:
+        reason = "JAX_ENABLE_COMPILATION_CACHE is off"
+    elif config.jax_compilation_cache_max_size == 0:
+        reason = f"{MAX_SIZE} is 0"
+    elif not where:
+        off = _switch(os.environ) in OFF
         reason = f"{SWITCH}=off" if off else "no cache directory JAX may write"
-        if where and not enabled:
-            reason = "JAX_ENABLE_COMPILATION_CACHE is off"
+    if reason is not None:
         return {"dir": None, "reason": reason}
     directory = Path(where).absolute()
     programs = total = 0
